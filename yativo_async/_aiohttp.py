@@ -1,0 +1,175 @@
+"""`AiohttpTransport`: the default transport and the only module that imports aiohttp's client.
+
+Rules:
+* the session is created lazily, inside the running loop, on the first request (never in
+  ``__init__``), and one session (one connection pool) serves every concurrent request;
+* a session the user passed in is theirs: never closed here;
+* a session made in a loop that has since been closed (a client used across two
+  ``asyncio.run`` calls) is dropped and a new one made in the current loop;
+* aiohttp errors become `APIConnectionError`/`APITimeoutError` here, once, ``from exc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import aiohttp
+
+from ._errors import APIConnectionError, APITimeoutError
+from ._transport import Request, Response
+
+__all__ = ["AiohttpTransport"]
+
+_log = logging.getLogger("yativo_async")
+_DEFAULT_TIMEOUT: Final = 30.0
+
+
+class AiohttpTransport:
+    """HTTP over one ``aiohttp.ClientSession``.
+
+    Args:
+        session: an existing session to use (the transport never closes it).
+        limit: the pool's total connection cap (aiohttp's ``TCPConnector(limit=)``).
+        limit_per_host: the per-host cap (0 = no cap beyond ``limit``).
+        connect_timeout: seconds to establish a connection.
+        keepalive_timeout: seconds an idle pooled connection is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        connect_timeout: float = 10.0,
+        keepalive_timeout: float = 30.0,
+    ) -> None:
+        if limit < 0 or limit_per_host < 0:
+            raise ValueError("connection limits must be >= 0")
+        self._session = session
+        self._owns_session = session is None
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._connect_timeout = connect_timeout
+        self._keepalive_timeout = keepalive_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("AiohttpTransport is closed")
+        if not self._owns_session:
+            assert self._session is not None
+            return self._session
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is not loop:
+            # Made in another loop. That loop is gone (asyncio.run closed it) or this is a
+            # second loop: a session cannot cross loops, so drop it and start afresh.
+            self._discard(session)
+            session = None
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit,
+                limit_per_host=self._limit_per_host,
+                keepalive_timeout=self._keepalive_timeout,
+            )
+            session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            self._session = session
+            self._loop = loop
+        return session
+
+    def _discard(self, session: aiohttp.ClientSession) -> None:
+        connector = session.connector
+        old_loop = self._loop
+        if connector is not None and old_loop is not None and old_loop.is_closed():
+            # The loop is closed, so nothing can be awaited any more. The connector's sync
+            # close drops its pooled sockets; detaching it marks the session closed so
+            # that collecting it later does not warn.
+            connector._close()
+            session._connector = None
+        else:
+            _log.warning(
+                "AiohttpTransport reused from a different event loop; "
+                "the old session is dropped (close the client in the loop that used it)"
+            )
+            if connector is not None:
+                connector._close()
+            session._connector = None
+
+    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=seconds if seconds is not None else _DEFAULT_TIMEOUT,
+                connect=self._connect_timeout,
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    async def send(self, request: Request) -> Response:
+        session = self._get_session()
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                timeout=self._timeout(request.timeout),
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                headers: dict[str, str] = {}
+                for name, value in resp.headers.items():
+                    key = name.lower()
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
+                return Response(status=resp.status, headers=headers, body=body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise APITimeoutError(
+                f"timed out connecting to {_host(request.url)}", maybe_sent=False
+            ) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise APITimeoutError(
+                f"{request.method} {_path(request.url)} timed out after {request.timeout} s"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Includes refused connections and DNS failures: nothing reached the server.
+            raise APIConnectionError(
+                f"cannot connect to {_host(request.url)}: {exc.os_error.strerror or exc}",
+                maybe_sent=False,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"{request.method} {_path(request.url)} failed: "
+                f"{exc.__class__.__name__}: {str(exc)[:200]}"
+            ) from exc
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # pragma: no cover - aclose is async, a loop runs
+                loop = None
+            if loop is self._loop:
+                await session.close()
+            else:
+                self._discard(session)
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(limit={self._limit}, owns_session={self._owns_session})"
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _path(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"

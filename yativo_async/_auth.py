@@ -1,0 +1,418 @@
+"""Bearer tokens and 2FA codes.
+
+Rules of the single-flight token provider (`ExchangeTokenProvider`); each has a test:
+
+R1  a fresh token is returned with no lock and no suspension point;
+R2  at most one exchange is in flight; every caller that needs a token joins it;
+R3  the flight is a task the provider owns; callers wait through ``asyncio.shield``, so a
+    cancelled caller (the one that started it included) cancels only itself; the result is
+    cached even if every waiter left; only ``aclose()`` cancels a flight;
+R4  every exchange is bounded by a timeout;
+R5  a failed flight's error reaches every joined waiter, each as its own exception object
+    chained ``from`` the shared cause, and is never cached as a result;
+R6  before ``refresh_at`` serve; between ``refresh_at`` and ``expires_at`` serve and refresh
+    once in the background (a failure there is tolerated); past ``expires_at`` wait;
+R7  lifetimes count from when the exchange was sent, on the loop's clock;
+R8  the early margin is at most half the lifetime;
+R9  after a failure no exchange starts before a jittered exponential backoff; callers with no
+    usable token fail fast meanwhile;
+R10 a 401 clears the token only if it is still the current one (compare-and-clear);
+R11 a token fetched because of a 401 that has never worked is not cleared by another 401
+    (an API that always answers 401 costs one replay per request, no refresh churn);
+R12 no "Task exception was never retrieved"; secrets never in logs or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+import attrs
+import pyotp
+
+from ._errors import TokenUnavailableError, YativoError
+from ._models import AccessToken
+from ._secret import Secret, SecretLike, to_secret
+
+__all__ = [
+    "BearerToken",
+    "ExchangeTokenProvider",
+    "StaticTokenProvider",
+    "TokenProvider",
+    "TokenStats",
+    "TwoFactor",
+]
+
+_log = logging.getLogger("yativo_async")
+
+
+@attrs.frozen(eq=False)
+class BearerToken:
+    """A bearer token as the client sends it. Compared by identity (its generation).
+
+    ``expires_at``/``refresh_at`` are loop times (``loop.time()``), ``None`` for a token with
+    no known lifetime.
+    """
+
+    value: Secret
+    expires_at: float | None = None
+    refresh_at: float | None = None
+    generation: int = 0
+    reason: str = "static"
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """Where the client gets bearer tokens. Plug your own (a vault, a sidecar)."""
+
+    async def get_token(self) -> BearerToken:
+        """A token to send now."""
+        ...
+
+    def invalidate(self, token: BearerToken) -> None:
+        """The server answered 401 to ``token``. Forget it if it is still current."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StaticTokenProvider:
+    """A user's bearer token, used as is (a 401 is final)."""
+
+    def __init__(self, access_token: SecretLike) -> None:
+        secret = to_secret(access_token, "access_token")
+        if not secret:
+            raise ValueError("access_token must not be empty")
+        self._token = BearerToken(secret)
+
+    async def get_token(self) -> BearerToken:
+        return self._token
+
+    def invalidate(self, token: BearerToken) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@attrs.define
+class TokenStats:
+    """Counters of the token provider."""
+
+    exchanges: int = 0
+    failures: int = 0
+    refreshes: dict[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class _Credentials:
+    api_key: str
+    api_secret: Secret = attrs.field(repr=False)
+
+
+Exchange = Callable[[str, Secret], Awaitable[tuple[AccessToken, float]]]
+
+
+class ExchangeTokenProvider:
+    """Exchanges ``api_key``/``api_secret`` for bearer tokens, single-flight.
+
+    Args:
+        exchange: ``async (api_key, api_secret) -> (AccessToken, sent_at)``, where
+            ``sent_at`` is the loop time at which the exchange request left.
+        skew: seconds before expiry at which a token stops being sent (capped at half the
+            lifetime).
+        refresh_ratio: share of the lifetime after which a background refresh starts.
+        timeout: bound on one exchange (its retries included).
+        backoff_base, backoff_max: failure backoff, doubling, jittered.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        api_key: str,
+        api_secret: SecretLike,
+        *,
+        skew: float = 60.0,
+        refresh_ratio: float = 0.8,
+        timeout: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        stats: TokenStats | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < refresh_ratio <= 1:
+            raise ValueError("refresh_ratio must be in (0, 1]")
+        self._exchange = exchange
+        self._creds = _check_credentials(api_key, api_secret)
+        self._skew = skew
+        self._ratio = refresh_ratio
+        self._timeout = timeout
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self.stats = stats if stats is not None else TokenStats()
+        self._rng = rng or random.Random()
+        self._token: BearerToken | None = None
+        self._generation = 0
+        self._proven = -1  # generation of the last token the server accepted
+        self._flight: asyncio.Task[BearerToken] | None = None
+        self._next_reason = "cold"
+        self._failures = 0
+        self._retry_at = float("-inf")
+        self._last_error: BaseException | None = None
+        self._closed = False
+
+    @property
+    def api_key(self) -> str:
+        return self._creds.api_key
+
+    @property
+    def current(self) -> BearerToken | None:
+        return self._token
+
+    # -- R1, R2, R6 ---------------------------------------------------------------------
+
+    async def get_token(self) -> BearerToken:
+        token = self._token
+        if token is not None:
+            now = asyncio.get_running_loop().time()
+            if now < token.refresh_at:  # type: ignore[operator]
+                return token
+            if now < token.expires_at:  # type: ignore[operator]
+                if self._flight is None and now >= self._retry_at and not self._closed:
+                    self._start_flight("early")
+                return token
+            self._token = None
+            self._next_reason = "expiry"
+        return await self._join()
+
+    def usable(self, token: BearerToken, now: float) -> bool:
+        return token.expires_at is None or now < token.expires_at
+
+    async def refresh(self) -> BearerToken:
+        """Force a new token (joins a flight already under way)."""
+        if self._flight is None:
+            self._check_open()
+            self._start_flight("forced")
+        return await self._join()
+
+    def invalidate(self, token: BearerToken) -> None:
+        """R10/R11: compare-and-clear."""
+        if self._token is not token:
+            return  # a newer token exists (or a flight is getting one): keep it
+        if token.reason == "401" and self._proven < token.generation:
+            return  # fetched after a 401 and never worked: the token is not the problem
+        self._token = None
+        self._next_reason = "401"
+
+    def confirm(self, token: BearerToken) -> None:
+        """The server accepted ``token``."""
+        if token.generation > self._proven:
+            self._proven = token.generation
+
+    async def rotate_credentials(
+        self, *, api_key: str | None = None, api_secret: SecretLike
+    ) -> None:
+        """Swap the key pair atomically; the next exchange uses it. The current token (from
+        the old secret) stays in use until it is due."""
+        self._creds = _check_credentials(api_key or self._creds.api_key, api_secret)
+        self._failures = 0
+        self._retry_at = float("-inf")
+        self._last_error = None
+
+    async def aclose(self) -> None:
+        self._closed = True
+        flight, self._flight = self._flight, None
+        if flight is not None and not flight.done():
+            flight.cancel()
+            with contextlib.suppress(BaseException):
+                await flight
+
+    # -- the flight (R3, R4, R5, R7, R8, R9) ----------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the token provider is closed")
+
+    async def _join(self) -> BearerToken:
+        flight = self._flight
+        if flight is None:
+            self._check_open()
+            now = asyncio.get_running_loop().time()
+            if now < self._retry_at and self._last_error is not None:
+                raise self._fail_fast(now)
+            flight = self._start_flight(self._next_reason)
+        try:
+            return await asyncio.shield(flight)
+        except asyncio.CancelledError:
+            if flight.cancelled() and not _self_cancelling():
+                raise TokenUnavailableError(
+                    "the token exchange was cancelled (client closed)"
+                ) from None
+            raise
+        except YativoError as exc:
+            raise _own_copy(exc) from exc
+        except Exception as exc:
+            raise TokenUnavailableError(
+                f"token exchange failed: {exc.__class__.__name__}"
+            ) from exc
+
+    def _fail_fast(self, now: float) -> BaseException:
+        """R9: during the backoff, a caller with no usable token fails at once."""
+        cause = self._last_error
+        assert cause is not None
+        copy: YativoError
+        if isinstance(cause, YativoError):
+            copy = _own_copy(cause)
+        else:
+            copy = TokenUnavailableError(
+                f"token exchange failed: {cause.__class__.__name__}",
+                retry_after=self._retry_at - now,
+            )
+            copy._from_token_provider = True  # type: ignore[attr-defined]
+        copy.__cause__ = cause
+        return copy
+
+    def _start_flight(self, reason: str) -> asyncio.Task[BearerToken]:
+        task = asyncio.get_running_loop().create_task(self._fly(reason, self._creds))
+        self._flight = task
+        task.add_done_callback(self._landed)
+        return task
+
+    def _landed(self, task: asyncio.Task[BearerToken]) -> None:
+        if self._flight is task:
+            self._flight = None
+        if not task.cancelled():
+            task.exception()  # R12: mark it retrieved even if every waiter left
+
+    async def _fly(self, reason: str, creds: _Credentials) -> BearerToken:
+        stats = self.stats
+        stats.exchanges += 1
+        stats.refreshes[reason] = stats.refreshes.get(reason, 0) + 1
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                access, sent_at = await asyncio.wait_for(
+                    self._exchange(creds.api_key, creds.api_secret), self._timeout
+                )
+            except asyncio.TimeoutError as exc:
+                raise TokenUnavailableError(
+                    f"token exchange timed out after {self._timeout} s"
+                ) from exc
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            stats.failures += 1
+            self._failures += 1
+            ceiling = min(self._backoff_max, self._backoff_base * 2 ** (self._failures - 1))
+            delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # jittered, never 0
+            self._retry_at = loop.time() + delay
+            self._last_error = exc
+            if self._token is not None:
+                _log.warning(
+                    "background token refresh failed (%s); the current token is used "
+                    "until it expires; next attempt in %.1f s",
+                    exc.__class__.__name__,
+                    delay,
+                )
+            raise
+        ttl = float(access.expires_in)
+        if ttl <= 0:
+            ttl = 1.0
+        margin = min(self._skew, ttl / 2)  # R8
+        self._generation += 1
+        token = BearerToken(
+            access.access_token,
+            expires_at=sent_at + ttl - margin,  # R7: from when it was sent
+            refresh_at=sent_at + min(ttl * self._ratio, ttl - margin),
+            generation=self._generation,
+            reason=reason,
+        )
+        self._token = token
+        self._failures = 0
+        self._retry_at = float("-inf")
+        self._last_error = None
+        self._next_reason = "expiry"
+        _log.debug("token exchanged (reason %s, lifetime %.0f s)", reason, ttl)
+        return token
+
+
+def _own_copy(exc: YativoError) -> YativoError:
+    copy = exc._clone()
+    copy._from_token_provider = True  # type: ignore[attr-defined]
+    return copy
+
+
+def _self_cancelling() -> bool:
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+def _check_credentials(api_key: str, api_secret: SecretLike) -> _Credentials:
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise ValueError("api_key must be a non-empty string")
+    secret = to_secret(api_secret, "api_secret")
+    if not secret:
+        raise ValueError("api_secret must not be empty")
+    return _Credentials(api_key, secret)
+
+
+# --------------------------------------------------------------------------------------
+# 2FA
+
+CodeSource = Callable[[], "str | Awaitable[str]"]
+
+
+class TwoFactor:
+    """Where 2FA codes come from: a base32 TOTP secret (codes made by pyotp) or a callable
+    (sync or async) returning the current code."""
+
+    def __init__(self, source: SecretLike | CodeSource) -> None:
+        self._totp: pyotp.TOTP | None = None
+        self._callable: CodeSource | None = None
+        if isinstance(source, (str, Secret)):
+            secret = to_secret(source, "two_factor").get_secret_value().replace(" ", "").upper()
+            try:
+                pyotp.TOTP(secret).now()
+            except Exception:
+                raise ValueError(
+                    "two_factor must be a base32 TOTP secret or a callable returning a code"
+                ) from None
+            self._totp = pyotp.TOTP(secret)
+        elif callable(source):
+            self._callable = source
+        else:
+            raise TypeError(
+                "two_factor must be a base32 TOTP secret (str or Secret) or a callable, "
+                f"not {type(source).__name__}"
+            )
+
+    async def code(self) -> str:
+        if self._totp is not None:
+            return str(self._totp.now())
+        assert self._callable is not None
+        result = self._callable()
+        if inspect.isawaitable(result):
+            result = await result
+        return check_code(result)
+
+    def __repr__(self) -> str:
+        return "TwoFactor(totp)" if self._totp is not None else "TwoFactor(callable)"
+
+
+def check_code(code: object) -> str:
+    if isinstance(code, Secret):
+        code = code.get_secret_value()
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = f"{code:06d}"
+    if not isinstance(code, str):
+        raise TypeError(f"a 2FA code must be a str, not {type(code).__name__}")
+    code = code.strip()
+    if not (code.isdigit() and 6 <= len(code) <= 8):
+        raise ValueError("a 2FA code must be 6 to 8 digits")
+    return code

@@ -1,0 +1,215 @@
+"""The one cattrs converter that owns the wire format.
+
+Everything the docs leave open is decided here, in one place:
+
+* the ``{success, message, warning, data}`` envelope of doc 000 is unwrapped; doc 002's flat
+  answers are taken as they are;
+* wire aliases: ``key_id``/``id``, ``key_name``/``name``, ``scopes``/``permissions``;
+* ISO 8601 timestamps (``Z`` included) become aware ``datetime``s (naive ones are read as UTC);
+* secrets become `Secret` the moment they are decoded;
+* unknown fields are ignored, unknown permission strings kept;
+* anything else that does not fit raises `ResponseDecodeError` with a readable path
+  (``cattrs.transform_error``), never a stray ``KeyError``/``TypeError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, Final, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from ._errors import ResponseDecodeError, safe_body
+from ._models import AccessToken, ApiKey, CreatedApiKey, KeyRateLimit, RotatedApiKey
+from ._secret import Secret
+
+__all__ = ["converter", "decode", "decode_key_list", "loads", "to_jsonable"]
+
+T = TypeVar("T")
+
+_ALIASES: Final[Mapping[str, str]] = {
+    "key_id": "id",
+    "key_name": "name",
+    "scopes": "permissions",
+}
+
+
+def _strict_str(value: Any, _t: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: Any, _t: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r:.40}")
+
+
+def parse_datetime(value: Any) -> datetime:
+    """ISO 8601 (``Z`` accepted, naive read as UTC) or epoch seconds -> aware datetime."""
+    if isinstance(value, bool):
+        raise TypeError("expected a timestamp, got a boolean")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value!r:.40}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _structure_datetime(value: Any, _t: Any) -> datetime:
+    return parse_datetime(value)
+
+
+def _structure_secret(value: Any, _t: Any) -> Secret:
+    if not isinstance(value, str) or not value:
+        raise TypeError("expected a non-empty secret string")
+    return Secret(value)
+
+
+def _structure_str_tuple(value: Any, _t: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"item {i}: expected a string, got {type(item).__name__}")
+        out.append(item)
+    return tuple(out)
+
+
+def _with_aliases(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
+    inner = make_dict_structure_fn(cls, conv)
+    names = {a.name for a in cls.__attrs_attrs__}  # type: ignore[attr-defined]
+
+    def structure(value: Any, _t: Any) -> T:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        data = dict(value)
+        for wire, py in _ALIASES.items():
+            if py in names and wire in data and data.get(py) is None:
+                data[py] = data.pop(wire)
+        for key in [k for k, v in data.items() if v is None]:
+            # null means "absent": let the model default apply (and required fields fail).
+            del data[key]
+        return inner(data, cls)
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=False)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(Secret, _structure_secret)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
+    for cls in (ApiKey, CreatedApiKey, RotatedApiKey, AccessToken, KeyRateLimit):
+        conv.register_structure_hook(cls, _with_aliases(cls, conv))
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat().replace("+00:00", "Z"))
+    conv.register_unstructure_hook(Secret, str)
+    return conv
+
+
+converter: Final = _make_converter()
+_revealing: Final = converter.copy()
+_revealing.register_unstructure_hook(Secret, Secret.get_secret_value)
+
+
+def to_jsonable(value: Any, *, reveal_secrets: bool = False) -> Any:
+    """Models to plain JSON-able data. Secrets stay masked unless ``reveal_secrets``."""
+    return (_revealing if reveal_secrets else converter).unstructure(value)
+
+
+# --------------------------------------------------------------------------------------
+# Decoding response bodies
+
+
+def loads(body: bytes, *, status: int | None = None) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "empty" if not body.strip() else "not valid JSON"
+        raise ResponseDecodeError(
+            f"response body is {kind} ({exc.__class__.__name__}: {str(exc)[:80]})",
+            status=status,
+            body=safe_body(body),
+        ) from None
+
+
+def unwrap(data: Any, *, status: int | None = None, body: bytes = b"") -> Any:
+    """Peel the doc-000 envelope ``{success, message, data}`` if there is one."""
+    if isinstance(data, dict) and "data" in data and (
+        "success" in data or "status" in data or "message" in data
+    ):
+        if data.get("success") is False:
+            message = data.get("message") or data.get("error") or "success: false"
+            raise ResponseDecodeError(
+                f"server reported failure in a {status} response: {str(message)[:200]}",
+                status=status,
+                body=safe_body(body),
+            )
+        return data["data"]
+    return data
+
+
+def structure(data: Any, cls: type[T], *, status: int | None = None, body: bytes = b"") -> T:
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            details = "; ".join(cattrs.transform_error(exc, path="$"))
+        else:
+            details = f"{exc} @ $"
+        raise ResponseDecodeError(
+            f"response does not match {cls.__name__}: {details}",
+            status=status,
+            body=safe_body(body),
+        ) from None
+
+
+def decode(body: bytes, cls: type[T], *, status: int | None = None) -> T:
+    """Body bytes -> model, or `ResponseDecodeError`."""
+    data = unwrap(loads(body, status=status), status=status, body=body)
+    if isinstance(data, dict) and cls is ApiKey and isinstance(data.get("key"), dict):
+        data = data["key"]
+    return structure(data, cls, status=status, body=body)
+
+
+def decode_key_list(body: bytes, *, status: int | None = None) -> list[ApiKey]:
+    """``{keys: [...]}``, an envelope around it, or a bare list."""
+    data = unwrap(loads(body, status=status), status=status, body=body)
+    if isinstance(data, dict):
+        if "keys" not in data:
+            raise ResponseDecodeError(
+                "response does not match a key list: missing 'keys' @ $",
+                status=status,
+                body=safe_body(body),
+            )
+        data = data["keys"]
+    if not isinstance(data, list):
+        raise ResponseDecodeError(
+            f"response does not match a key list: expected a list @ $.keys, "
+            f"got {type(data).__name__}",
+            status=status,
+            body=safe_body(body),
+        )
+    return structure(data, list[ApiKey], status=status, body=body)

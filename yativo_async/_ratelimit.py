@@ -1,0 +1,361 @@
+"""The exact sliding-window limiter.
+
+Rules of this module:
+
+1. The guarantee: never more than N requests in ANY window of length T *as the server sees
+   them*, for every window at once, whatever the latency. A slot is taken before a request is
+   sent and counted while it is in flight; it is stamped when its response comes back (or the
+   request fails or is cancelled), and it frees exactly T after that stamp. The server saw the
+   request no later than the stamp, so the slot frees no sooner than T after its arrival.
+2. All windows are checked and taken together: a request refused by one takes nothing.
+3. Waiters are served first come, first served; only the head of the queue is ever examined,
+   and a single timer (for the head) is armed: waking is O(1) per freed slot, no herd.
+4. A cancelled waiter takes nothing; a waiter cancelled after being granted gives its slot
+   back unstamped (it never sent); a request cancelled in flight stamps its slot.
+5. Time is the running loop's clock (``loop.time()``) and sleeping is done by the loop, so
+   tests run days of traffic in virtual time.
+6. Server hints only ever make it stricter than configured, never looser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from ._config import RateLimit
+from ._errors import RateLimitError
+
+__all__ = ["NullLimiter", "Slot", "SlidingWindowLimiter", "WindowStatus"]
+
+
+@attrs.frozen(kw_only=True)
+class WindowStatus:
+    """One window as `YativoClient.rate_limit_status()` reports it."""
+
+    limit: int
+    period: float
+    used: int
+    in_flight: int
+    remaining: int
+    #: seconds until the next slot frees (0 if one is free now, None if only a response can
+    #: free one)
+    next_free_in: float | None
+
+
+class _Window:
+    __slots__ = ("in_flight", "limit", "period", "releases")
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.in_flight = 0
+        # Release times (stamp + period) of completed requests, in order.
+        self.releases: deque[float] = deque()
+
+    def purge(self, now: float) -> None:
+        releases = self.releases
+        while releases and releases[0] <= now:
+            releases.popleft()
+
+    def free(self, now: float) -> int:
+        self.purge(now)
+        return self.limit - len(self.releases) - self.in_flight
+
+    def next_free(self, now: float) -> float | None:
+        """When one slot will be free, if only the clock has to move (None: a response must
+        come back first)."""
+        deficit = len(self.releases) + self.in_flight - self.limit + 1
+        if deficit <= 0:
+            return now
+        if deficit <= len(self.releases):
+            return self.releases[deficit - 1]
+        return None
+
+    def earliest_start(self, now: float, ahead: int) -> float:
+        """A lower bound on when the request after ``ahead`` queued ones may start."""
+        self.purge(now)
+        need = len(self.releases) + self.in_flight + ahead + 1 - self.limit
+        if need <= 0:
+            return now
+        if need <= len(self.releases):
+            return self.releases[need - 1]
+        extra = need - len(self.releases)
+        return now + self.period * math.ceil(extra / self.limit)
+
+
+class Slot:
+    """A taken slot. ``release()`` stamps it (the request was sent, or may have been);
+    ``release(sent=False)`` gives it back untouched (it never left). Idempotent."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: SlidingWindowLimiter | None) -> None:
+        self._limiter = limiter
+
+    def release(self, *, sent: bool = True) -> None:
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter._release(sent)
+
+
+_NULL_SLOT: Final = Slot(None)
+
+
+class _Waiter:
+    __slots__ = ("future", "granted")
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+        self.granted = False
+
+
+class SlidingWindowLimiter:
+    """Exact sliding windows over the loop's clock. See the module docstring for the rules.
+
+    Args:
+        limits: the windows; all are enforced together.
+        max_wait: ``None`` waits as long as needed; a number of seconds makes ``acquire()``
+            fail with `RateLimitError` (``retry_after`` set) when the request could not
+            start in time: at once if the queue ahead already says so, else when the
+            time is up.
+    """
+
+    def __init__(self, limits: Sequence[RateLimit], *, max_wait: float | None = None) -> None:
+        if not limits:
+            raise ValueError("SlidingWindowLimiter needs at least one RateLimit (use [] on the "
+                             "client to turn limiting off)")
+        for limit in limits:
+            if not isinstance(limit, RateLimit):
+                raise TypeError(f"rate_limits must hold RateLimit values, got {limit!r}")
+        if max_wait is not None and (not isinstance(max_wait, (int, float)) or max_wait < 0):
+            raise ValueError(f"max_wait must be None or a number >= 0, got {max_wait!r}")
+        self._configured = tuple(limits)
+        self._windows = [_Window(rl.limit, rl.period) for rl in limits]
+        self._max_wait = max_wait
+        self._waiters: deque[_Waiter] = deque()
+        self._n_waiting = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused_until = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: seconds spent waiting for budget, summed over all requests
+        self.time_waited = 0.0
+        self.acquired = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> tuple[RateLimit, ...]:
+        """The windows in force (configured, or stricter ones the server announced)."""
+        return tuple(RateLimit(w.limit, w.period) for w in self._windows)
+
+    async def acquire(self, *, priority: bool = False) -> Slot:
+        """Wait for a slot in every window (FIFO). ``priority`` jumps the queue (used for
+        the token exchange, which every queued request is waiting on)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        now = loop.time()
+        if (priority or not self._n_waiting) and self._can_take(now):
+            self._take()
+            return Slot(self)
+        if self._max_wait is not None:
+            start = self.earliest_start(now, ahead=0 if priority else self._n_waiting)
+            if start - now > self._max_wait:
+                raise self._budget_error(start - now)
+        waiter = _Waiter(loop.create_future())
+        if priority:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
+        self._n_waiting += 1
+        deadline_handle = None
+        if self._max_wait is not None:
+            deadline_handle = loop.call_at(now + self._max_wait, self._expire, waiter)
+        if len(self._waiters) == 1 or priority:
+            self._wake()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.granted:
+                # Granted, but the caller left before sending: give the slot back.
+                self._release(False)
+            else:
+                self._n_waiting -= 1
+                waiter.future.cancel()
+                if self._waiters and self._waiters[0] is waiter:
+                    self._wake()
+            raise
+        except RateLimitError:
+            self._n_waiting -= 1
+            if self._waiters and self._waiters[0] is waiter:
+                self._wake()
+            raise
+        finally:
+            if deadline_handle is not None:
+                deadline_handle.cancel()
+        self.time_waited += loop.time() - now
+        return Slot(self)
+
+    def earliest_start(self, now: float, *, ahead: int) -> float:
+        """A lower bound on when a request with ``ahead`` requests queued before it starts."""
+        start = max(w.earliest_start(now, ahead) for w in self._windows)
+        return max(start, self._paused_until)
+
+    def status(self) -> list[WindowStatus]:
+        now = self._now()
+        out = []
+        for w in self._windows:
+            free = w.free(now)
+            nxt = w.next_free(now)
+            out.append(
+                WindowStatus(
+                    limit=w.limit,
+                    period=w.period,
+                    used=len(w.releases) + w.in_flight,
+                    in_flight=w.in_flight,
+                    remaining=max(0, free),
+                    next_free_in=0.0 if free > 0 else (None if nxt is None else nxt - now),
+                )
+            )
+        return out
+
+    @property
+    def waiting(self) -> int:
+        return self._n_waiting
+
+    def adopt(self, limits: Sequence[RateLimit]) -> None:
+        """Make the windows stricter where ``limits`` says less; add windows it names that
+        are not configured. Never loosens."""
+        for rl in limits:
+            for w in self._windows:
+                if abs(w.period - rl.period) < 1e-9:
+                    w.limit = min(w.limit, rl.limit)
+                    break
+            else:
+                self._windows.append(_Window(rl.limit, rl.period))
+        self._wake()
+
+    def adopt_unknown_period(self, limit: int) -> None:
+        """A quota whose window the server did not name (legacy ``X-RateLimit-Limit``):
+        applied to the shortest window if it is stricter."""
+        shortest = min(self._windows, key=lambda w: w.period)
+        if limit < shortest.limit and limit > 0:
+            shortest.limit = limit
+
+    def pause_until(self, when: float) -> None:
+        """Start nothing before ``when`` (loop time): the server said its budget is gone."""
+        if when > self._paused_until:
+            self._paused_until = when
+            self._arm_timer(self._now())
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return self._loop.time() if self._loop is not None else 0.0
+
+    def _can_take(self, now: float) -> bool:
+        if now < self._paused_until:
+            return False
+        return all(w.free(now) >= 1 for w in self._windows)
+
+    def _take(self) -> None:
+        for w in self._windows:
+            w.in_flight += 1
+        self.acquired += 1
+
+    def _release(self, sent: bool) -> None:
+        now = self._now()
+        for w in self._windows:
+            w.in_flight -= 1
+            if sent:
+                w.releases.append(now + w.period)
+        if self._waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Grant slots to the head of the queue while budget allows; arm one timer."""
+        now = self._now()
+        waiters = self._waiters
+        while waiters:
+            head = waiters[0]
+            if head.future.done():  # cancelled or expired: drop it
+                waiters.popleft()
+                continue
+            if not self._can_take(now):
+                break
+            waiters.popleft()
+            self._take()
+            self._n_waiting -= 1
+            head.granted = True
+            head.future.set_result(None)
+        self._arm_timer(now)
+
+    def _arm_timer(self, now: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiters:
+            return
+        when = self._paused_until if self._paused_until > now else now
+        for w in self._windows:
+            if w.free(now) >= 1:
+                continue
+            nxt = w.next_free(now)
+            if nxt is None:
+                return  # a response will come back and call _wake
+            when = max(when, nxt)
+        loop = self._loop or asyncio.get_running_loop()
+        self._timer = loop.call_at(when, self._wake)
+
+    def _expire(self, waiter: _Waiter) -> None:
+        if waiter.future.done():
+            return
+        now = self._now()
+        # Position in the queue decides the estimate; the head has nobody ahead.
+        ahead = 0
+        for other in self._waiters:
+            if other is waiter:
+                break
+            if not other.future.done():
+                ahead += 1
+        retry_after = max(0.0, self.earliest_start(now, ahead=ahead) - now)
+        waiter.future.set_exception(self._budget_error(retry_after))
+
+    def _budget_error(self, retry_after: float) -> RateLimitError:
+        return RateLimitError(
+            f"client-side rate limit: no budget within max_wait={self._max_wait} s "
+            f"(budget returns in about {retry_after:.1f} s)",
+            retry_after=retry_after,
+            from_client=True,
+        )
+
+
+class NullLimiter:
+    """Limiting turned off (``rate_limits=[]``)."""
+
+    time_waited = 0.0
+    acquired = 0
+    waiting = 0
+    limits: tuple[RateLimit, ...] = ()
+
+    async def acquire(self, *, priority: bool = False) -> Slot:
+        return _NULL_SLOT
+
+    def status(self) -> list[WindowStatus]:
+        return []
+
+    def adopt(self, limits: Sequence[RateLimit]) -> None:
+        return None
+
+    def adopt_unknown_period(self, limit: int) -> None:
+        return None
+
+    def pause_until(self, when: float) -> None:
+        return None
