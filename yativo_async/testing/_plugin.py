@@ -1,0 +1,36 @@
+"""pytest plugin (entry point ``pytest11``): the ``fake_yativo`` and ``yativo_client``
+fixtures, ready for a user's own tests.
+
+``fake_yativo`` is a `FakeYativo` serving on a loopback port; ``yativo_client`` is a
+`YativoClient` pointed at it with the fake's user token and TOTP secret. Both need
+pytest-asyncio; without it the plugin defines nothing (and breaks nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - depends on the user's environment
+    pytest_asyncio = None
+
+if pytest_asyncio is not None:
+    from .._client import YativoClient
+    from ._fake import FakeYativo
+
+    @pytest_asyncio.fixture
+    async def fake_yativo() -> AsyncIterator[FakeYativo]:
+        """A `FakeYativo` on a loopback port, with the documented default limits."""
+        async with FakeYativo() as fake:
+            yield fake
+
+    @pytest_asyncio.fixture
+    async def yativo_client(fake_yativo: FakeYativo) -> AsyncIterator[YativoClient]:
+        """A `YativoClient` for ``fake_yativo`` (user token, 2FA from the fake's secret)."""
+        async with YativoClient(
+            access_token=fake_yativo.access_token,
+            base_url=fake_yativo.base_url,
+            two_factor=fake_yativo.totp_secret,
+        ) as client:
+            yield client
