@@ -1,5 +1,6 @@
 """Testing helpers: `FakeYativo`, a faithful in-process fake of the Yativo API."""
 
-from ._fake import FakeKey, FakeYativo, Faults, JournalEntry
+from ._compat import fix_aioresponses
+from ._fake import FakeKey, FakeTransport, FakeYativo, Faults, JournalEntry
 
-__all__ = ["FakeKey", "FakeYativo", "Faults", "JournalEntry"]
+__all__ = ["FakeKey", "FakeTransport", "FakeYativo", "Faults", "JournalEntry", "fix_aioresponses"]
