@@ -41,9 +41,9 @@ class Recorder:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeYativo]:
+def fake() -> FakeYativo:
     """A FakeYativo reached in-process (no socket): safe under looptime."""
-    yield FakeYativo()
+    return FakeYativo()
 
 
 @pytest.fixture(params=["aiohttp", "httpx", "inprocess"])

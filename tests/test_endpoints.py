@@ -77,7 +77,7 @@ async def test_doc000_token_path(fake: FakeYativo) -> None:
     async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
                               transport=fake.transport(), token_path="/auth/token") as bot:
         await bot.api_keys.list()
-    assert [e.path for e in fake.journal][0] == "/api/auth/token"
+    assert fake.journal[0].path == "/api/auth/token"
 
 
 async def test_wrong_2fa_is_permission_denied(fake: FakeYativo) -> None:
