@@ -75,9 +75,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     """looptime's hook asks the policy for a loop even for sync tests, and on Python 3.11 that
     makes (and leaks) a new one. Hand it a loop of ours, closed afterwards."""
     import asyncio
-    import inspect
 
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
+    if pyfuncitem.get_closest_marker("asyncio") is not None:
         return (yield)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

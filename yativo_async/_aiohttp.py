@@ -78,6 +78,12 @@ class AiohttpTransport:
                 keepalive_timeout=self._keepalive_timeout,
             )
             session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            # aiohttp silently resends an idempotent request once when a pooled connection
+            # drops. That second send would bypass the rate limiter (one slot, two requests
+            # at the server), so turn it off: the SDK's own retry layer resends, with a slot.
+            # (A private switch; aiohttp's own test utilities flip it the same way.)
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
             self._session = session
             self._loop = loop
         return session

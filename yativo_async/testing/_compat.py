@@ -38,6 +38,6 @@ def fix_aioresponses() -> bool:
             kwargs.setdefault("stream_writer", _NoUpload())
             super().__init__(*args, **kwargs)
 
-    core.ClientResponse = CompatClientResponse  # type: ignore[misc]
+    core.ClientResponse = CompatClientResponse  # type: ignore[attr-defined]
     core._yativo_fixed = True  # type: ignore[attr-defined]
     return True

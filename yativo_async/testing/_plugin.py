@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-try:
-    import pytest_asyncio
-except ImportError:  # pragma: no cover - depends on the user's environment
-    pytest_asyncio = None
+import importlib.util
 
-if pytest_asyncio is not None:
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
+
     from .._client import YativoClient
     from ._fake import FakeYativo
 
