@@ -8,9 +8,8 @@ pytest-asyncio; without it the plugin defines nothing (and breaks nothing).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import importlib.util
+from collections.abc import AsyncIterator
 
 if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio

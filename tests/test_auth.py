@@ -1,0 +1,421 @@
+"""The single-flight token provider: one test (at least) per rule R1-R12 of `_auth.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from typing import Any
+
+import pytest
+
+import yativo_async as y
+from yativo_async.testing import FakeYativo
+
+
+class TokenServer:
+    """A MockTransport handler: a token endpoint we can slow down, break or hang, and an
+    API endpoint that accepts only the tokens it issued and has not revoked."""
+
+    def __init__(self, ttl: int = 3600) -> None:
+        self.ttl = ttl
+        self.delay = 0.0
+        self.fail_status: int | None = None
+        self.hang = False
+        self.always_401 = False
+        self.exchanges = 0
+        self.valid: set[str] = set()
+        self.sent_tokens: list[str] = []
+        self.api_delay = 0.0
+
+    async def __call__(self, request: y.Request) -> y.Response:
+        if request.url.endswith("/apikey/token"):
+            self.exchanges += 1
+            if self.hang:
+                await asyncio.sleep(10_000)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail_status is not None:
+                return y.Response(status=self.fail_status, body=b'{"message": "nope"}')
+            body = json.loads(request.body or b"{}")
+            if body.get("api_secret") != "right":
+                return y.Response(status=401, body=b'{"message": "Invalid API credentials"}')
+            token = f"tok{self.exchanges}"
+            self.valid.add(token)
+            return y.Response(status=200, body=json.dumps(
+                {"access_token": token, "expires_in": self.ttl, "token_type": "Bearer"}).encode())
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.sent_tokens.append(token)
+        await asyncio.sleep(self.api_delay)
+        if self.always_401 or token not in self.valid:
+            return y.Response(status=401, body=b'{"message": "Unauthenticated"}')
+        return y.Response(status=200, body=b'{"keys": []}')
+
+
+def client_for(server: TokenServer, secret: str = "right", **kw: Any) -> y.YativoClient:
+    kw.setdefault("rate_limits", [])
+    kw.setdefault("retry", y.RetryPolicy(max_attempts=1))
+    return y.YativoClient(api_key="yvk_live_1", api_secret=secret,
+                          transport=y.MockTransport(server), **kw)
+
+
+def provider(client: y.YativoClient) -> y.ExchangeTokenProvider:
+    tokens = client.token_provider
+    assert isinstance(tokens, y.ExchangeTokenProvider)
+    return tokens
+
+
+# R1 ------------------------------------------------------------------------------------
+
+async def test_r1_fresh_token_returns_without_suspending() -> None:
+    server = TokenServer()
+    async with client_for(server) as client:
+        await client.api_keys.list()
+        coro = provider(client).get_token()
+        with pytest.raises(StopIteration) as done:
+            coro.send(None)  # runs to completion in one step: no await, no lock
+        assert done.value.value.value.get_secret_value() == "tok1"
+
+
+# R2 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r2_thousand_cold_calls_one_exchange_against_fake() -> None:
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    fake.set_faults(latency=0.05)
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), rate_limits=[]) as client:
+        await asyncio.gather(*(client.api_keys.list() for _ in range(1000)))
+        assert fake.token_exchanges == 1
+        assert client.stats.tokens.refreshes == {"cold": 1}
+        # expiry: every caller past the deadline joins one flight
+        await asyncio.sleep(3600)
+        await asyncio.gather(*(client.api_keys.list() for _ in range(200)))
+        assert fake.token_exchanges == 2
+        assert fake.count("status:401") == 0
+
+
+async def test_r2_concurrent_forced_refreshes_share_one_flight() -> None:
+    server = TokenServer()
+    server.delay = 0.01
+    async with client_for(server) as client:
+        tokens = await asyncio.gather(*(provider(client).refresh() for _ in range(20)))
+        assert server.exchanges == 1
+        assert len({t.generation for t in tokens}) == 1
+
+
+# R3 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r3_cancelling_the_initiator_cancels_only_itself() -> None:
+    server = TokenServer()
+    server.delay = 1.0
+    async with client_for(server) as client:
+        first = asyncio.create_task(client.api_keys.list())
+        await asyncio.sleep(0.1)  # first started the flight
+        others = [asyncio.create_task(client.api_keys.list()) for _ in range(99)]
+        await asyncio.sleep(0.1)
+        first.cancel()
+        results = await asyncio.gather(*others)
+        assert results == [[]] * 99
+        assert first.cancelled()
+        assert server.exchanges == 1
+
+
+@pytest.mark.looptime
+async def test_r3_result_cached_even_if_every_waiter_left() -> None:
+    server = TokenServer()
+    server.delay = 1.0
+    async with client_for(server) as client:
+        tasks = [asyncio.create_task(provider(client).get_token()) for _ in range(5)]
+        await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        await asyncio.sleep(2)
+        assert provider(client).current is not None
+        await client.api_keys.list()
+        assert server.exchanges == 1
+
+
+@pytest.mark.looptime
+async def test_r3_only_aclose_cancels_a_flight() -> None:
+    server = TokenServer()
+    server.hang = True
+    client = client_for(server)
+    task = asyncio.create_task(client.api_keys.list())
+    await asyncio.sleep(1)
+    flight = provider(client)._flight
+    assert flight is not None
+    await client.aclose()
+    assert flight.cancelled()
+    with pytest.raises((y.TokenUnavailableError, asyncio.CancelledError)):
+        await task
+
+
+# R4 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r4_hung_endpoint_fails_all_waiters_together() -> None:
+    server = TokenServer()
+    server.hang = True
+    async with client_for(server) as client:
+        provider(client)._timeout = 5.0
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(10)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, y.TokenUnavailableError) for r in results)
+        assert "timed out" in str(results[0])
+        assert loop.time() - t0 == pytest.approx(5.0, abs=0.01)
+        assert server.exchanges == 1
+
+
+# R5 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r5_error_reaches_every_waiter_as_its_own_object_and_is_not_cached() -> None:
+    server = TokenServer()
+    server.delay = 0.1
+    server.fail_status = 500
+    async with client_for(server) as client:
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(10)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, y.ServerError) for r in results)
+        assert len({id(r) for r in results}) == 10  # each its own object
+        causes = {id(r.__cause__) for r in results}
+        assert len(causes) == 1  # all chained from the one shared failure
+        assert server.exchanges == 1
+        server.fail_status = None
+        await asyncio.sleep(60)  # past the backoff
+        assert await client.api_keys.list() == []  # the failure was not cached
+        assert server.exchanges == 2
+
+
+async def test_r5_bad_secret_is_authentication_error_at_once() -> None:
+    server = TokenServer()
+    async with client_for(server, secret="wrong", retry=y.RetryPolicy()) as client:
+        with pytest.raises(y.AuthenticationError, match="Invalid API credentials"):
+            await client.api_keys.list()
+        assert server.exchanges == 1  # not retried
+        with pytest.raises(y.AuthenticationError):  # during the backoff: at once
+            await client.api_keys.list()
+        assert server.exchanges == 1
+
+
+# R6 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r6_two_deadlines() -> None:
+    server = TokenServer(ttl=3600)
+    async with client_for(server) as client:
+        tokens = provider(client)
+        first = await tokens.get_token()
+        assert first.refresh_at == pytest.approx(first.expires_at - 660)  # 0.8 * 3600
+        await asyncio.sleep(first.refresh_at - asyncio.get_running_loop().time() + 1)
+        server.fail_status = 503
+        served = await tokens.get_token()
+        assert served is first  # served at once
+        await asyncio.sleep(0.01)
+        assert server.exchanges == 2  # one background refresh...
+        assert tokens.current is first  # ...whose failure is tolerated
+        for _ in range(10):
+            assert await tokens.get_token() is first
+        assert server.exchanges == 2  # no new attempt during the backoff
+        server.fail_status = None
+        assert first.expires_at is not None
+        await asyncio.sleep(first.expires_at - asyncio.get_running_loop().time())
+        new = await tokens.get_token()  # past the hard deadline: waits for a flight
+        assert new is not first
+        assert server.exchanges == 3
+        assert client.stats.tokens.refreshes == {"cold": 1, "early": 1, "expiry": 1}
+
+
+# R7 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r7_lifetime_counts_from_when_the_exchange_was_sent() -> None:
+    server = TokenServer(ttl=3600)
+    server.delay = 10.0
+    async with client_for(server) as client:
+        t_sent = asyncio.get_running_loop().time()
+        token = await provider(client).get_token()
+        assert token.expires_at == pytest.approx(t_sent + 3600 - 60)
+
+
+# R8 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r8_short_tokens_do_not_cause_an_exchange_per_request() -> None:
+    server = TokenServer(ttl=30)
+    async with client_for(server) as client:
+        token = await provider(client).get_token()
+        now = asyncio.get_running_loop().time()
+        assert token.expires_at is not None
+        assert token.expires_at - now == pytest.approx(15)  # margin capped at half
+        assert token.refresh_at is not None
+        assert token.refresh_at > now  # never stale when issued
+        for _ in range(100):
+            await client.api_keys.list()
+            await asyncio.sleep(0.1)  # 10 s of traffic
+        assert server.exchanges == 1
+
+
+# R9 ------------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r9_failing_endpoint_sees_a_handful_of_exchanges() -> None:
+    server = TokenServer()
+    server.fail_status = 503
+    async with client_for(server) as client:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5.0
+        failures = 0
+
+        async def worker() -> None:
+            nonlocal failures
+            while loop.time() < end:
+                try:
+                    await client.api_keys.list()
+                except y.YativoError:
+                    failures += 1
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(worker() for _ in range(100)))
+        assert failures > 10_000  # callers failed fast, not one exchange each
+        assert server.exchanges <= 8
+
+
+# R10 -----------------------------------------------------------------------------------
+
+async def test_r10_late_401_for_an_old_token_keeps_the_new_one() -> None:
+    server = TokenServer()
+    async with client_for(server) as client:
+        tokens = provider(client)
+        old = await tokens.get_token()
+        new = await tokens.refresh()
+        tokens.invalidate(old)  # a late 401 for the old token
+        assert tokens.current is new
+        tokens.invalidate(new)
+        assert tokens.current is None
+
+
+@pytest.mark.looptime
+async def test_r10_revoked_token_refreshes_once_and_replays_once() -> None:
+    server = TokenServer()
+    server.api_delay = 0.01  # all twenty are on the wire with the old token at once
+    async with client_for(server) as client:
+        await client.api_keys.list()
+        server.valid.clear()  # the server forgets the token
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(20)))
+        assert results == [[]] * 20
+        assert server.exchanges == 2
+        assert client.stats.auth_replays == 20
+        assert client.stats.tokens.refreshes["401"] == 1
+
+
+# R11 -----------------------------------------------------------------------------------
+
+async def test_r11_always_401_costs_one_replay_per_request_and_no_churn() -> None:
+    server = TokenServer()
+    async with client_for(server) as client:
+        await client.api_keys.list()
+        server.always_401 = True
+        for _ in range(30):
+            with pytest.raises(y.AuthenticationError):
+                await client.api_keys.list()
+        assert server.exchanges == 2  # the cold one and one after the first 401
+        assert len(server.sent_tokens) == 1 + 30 * 2  # one replay per request
+
+
+# R12 -----------------------------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_r12_no_task_exception_never_retrieved() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    try:
+        server = TokenServer()
+        server.delay = 1.0
+        server.fail_status = 500
+        async with client_for(server) as client:
+            tasks = [asyncio.create_task(provider(client).get_token()) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            for t in tasks:
+                t.cancel()  # everybody leaves; the flight fails with no one waiting
+            await asyncio.sleep(2)
+        del tasks
+        gc.collect()
+        await asyncio.sleep(0)
+        assert seen == []
+    finally:
+        loop.set_exception_handler(None)
+
+
+# Credentials that change while the client runs -----------------------------------------
+
+async def test_rotate_own_key_adopts_new_secret() -> None:
+    fake = FakeYativo()
+    key = fake.add_key()
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), two_factor=fake.totp_secret) as bot:
+        await bot.api_keys.list()
+        rotated = await bot.api_keys.rotate(key.id)
+        assert rotated.api_secret.get_secret_value() == fake.keys[key.id].api_secret
+        await provider(bot).refresh()  # the next exchange uses the new secret
+        assert await bot.api_keys.list() != []
+    assert fake.count("token_exchange_failures") == 0
+
+
+async def test_rotate_credentials_swaps_atomically() -> None:
+    server = TokenServer()
+    async with client_for(server, secret="wrong") as client:
+        with pytest.raises(y.AuthenticationError):
+            await client.api_keys.list()
+        await client.rotate_credentials(api_secret=y.Secret("right"))
+        assert await client.api_keys.list() == []  # no wait for the old backoff
+    static = y.YativoClient(access_token="t")
+    with pytest.raises(TypeError):
+        await static.rotate_credentials(api_secret="x")
+
+
+async def test_custom_token_provider() -> None:
+    class Vault:
+        def __init__(self) -> None:
+            self.invalidated: list[y.BearerToken] = []
+
+        async def get_token(self) -> y.BearerToken:
+            return y.BearerToken(y.Secret("tok1"))
+
+        def invalidate(self, token: y.BearerToken) -> None:
+            self.invalidated.append(token)
+
+        async def aclose(self) -> None:
+            return None
+
+    server = TokenServer()
+    server.valid.add("tok1")
+    vault = Vault()
+    async with y.YativoClient(token_provider=vault, transport=y.MockTransport(server)) as c:
+        assert await c.api_keys.list() == []
+        server.valid.clear()
+        with pytest.raises(y.AuthenticationError):
+            await c.api_keys.list()
+    assert len(vault.invalidated) == 1
+
+
+# The bot: 3 days, hourly tokens --------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_three_day_bot_never_sends_an_expired_token() -> None:
+    fake = FakeYativo(token_ttl=3600)
+    key = fake.add_key()
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport()) as bot:
+        for _ in range(3 * 24 * 60):  # one call a minute for three days
+            await bot.api_keys.list()
+            await asyncio.sleep(60)
+    assert fake.count("status:401") == 0
+    assert fake.count("status:429") == 0
+    assert 72 <= fake.token_exchanges <= 95
