@@ -77,15 +77,26 @@ class _Window:
         return None
 
     def earliest_start(self, now: float, ahead: int) -> float:
-        """A lower bound on when the request after ``ahead`` queued ones may start."""
+        """A lower bound on when the request after ``ahead`` queued ones may start.
+
+        The window's slots free at: now (free ones), the stamped release times, and now + T
+        (in flight: they come back no sooner than now). Each queued request takes the
+        earliest and gives it back no sooner than T later, so the k-th pick is
+        ``free_at[k % N] + (k // N) * T`` with ``free_at`` sorted.
+        """
         self.purge(now)
-        need = len(self.releases) + self.in_flight + ahead + 1 - self.limit
-        if need <= 0:
-            return now
-        if need <= len(self.releases):
-            return self.releases[need - 1]
-        extra = need - len(self.releases)
-        return now + self.period * math.ceil(extra / self.limit)
+        releases = self.releases
+        free = self.limit - len(releases) - self.in_flight
+        k = ahead + max(0, -free)  # a limit lowered below the slots in use
+        free = max(0, free)
+        rounds, index = divmod(k, self.limit)
+        if index < free:
+            first = now
+        elif index - free < len(releases):
+            first = releases[index - free]
+        else:
+            first = now + self.period
+        return first + rounds * self.period
 
 
 class Slot:

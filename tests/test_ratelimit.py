@@ -1,0 +1,335 @@
+"""The exact sliding-window limiter, alone and inside the client, in virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+import yativo_async as y
+from yativo_async._ratelimit import SlidingWindowLimiter
+from yativo_async._sansio import parse_rate_limit_headers, parse_retry_after
+from yativo_async.testing import FakeYativo
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("limit", "period"), [(60, 60.0), (3000, 3600.0), (50_000, 86_400.0)])
+async def test_exact_at_the_boundary(limit: int, period: float) -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(limit, period)])
+    t0 = now()
+    first = await limiter.acquire()
+    await asyncio.sleep(1)
+    first.release()  # stamped at t0 + 1: frees at t0 + 1 + period
+    for _ in range(limit - 1):
+        (await limiter.acquire()).release()
+    assert now() == t0 + 1
+    await limiter.acquire()  # the N+1-th waits for the first stamp to age out
+    assert now() == pytest.approx(t0 + 1 + period, abs=1e-6)
+
+
+@pytest.mark.looptime
+async def test_slot_is_held_while_in_flight_and_frees_t_after_the_response() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    slot = await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(25)  # the request is slow: 25 s in flight
+    assert not waiter.done()  # a slot in flight counts, however long
+    slot.release()
+    await asyncio.sleep(9.99)
+    assert not waiter.done()
+    await asyncio.sleep(0.02)
+    assert waiter.done()  # exactly T after the response came back
+
+
+@pytest.mark.looptime
+async def test_windows_are_taken_atomically() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(2, 1.0), y.RateLimit(3, 10.0)], max_wait=0)
+    for _ in range(2):
+        (await limiter.acquire()).release()
+    await asyncio.sleep(1)
+    (await limiter.acquire()).release()
+    await asyncio.sleep(1)  # the 1 s window is free, the 10 s window is full
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire()
+    assert info.value.from_client
+    assert info.value.retry_after == pytest.approx(8.0)
+    short, long = limiter.status()
+    assert short.used == 0  # the refused request took nothing from the 1 s window
+    assert long.used == 3
+    assert short.in_flight == long.in_flight == 0
+
+
+@pytest.mark.looptime
+async def test_fifo_order() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 1.0)])
+    order: list[int] = []
+
+    async def take(i: int) -> None:
+        (await limiter.acquire()).release()
+        order.append(i)
+
+    tasks = []
+    for i in range(20):
+        tasks.append(asyncio.create_task(take(i)))
+        await asyncio.sleep(0.001)
+    await asyncio.gather(*tasks)
+    assert order == list(range(20))
+
+
+@pytest.mark.looptime
+async def test_cancelled_waiter_takes_nothing_and_leaks_nothing() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    (await limiter.acquire()).release()
+    a = asyncio.create_task(limiter.acquire())
+    b = asyncio.create_task(limiter.acquire())
+    c = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(1)
+    b.cancel()
+    a.cancel()
+    await asyncio.sleep(9.5)
+    assert c.done()  # the head left: the next in line got the slot at t=10
+    assert now() == pytest.approx(10.5)
+    assert limiter.waiting == 0
+    (await c).release()
+    assert limiter.status()[0].used == 1
+
+
+@pytest.mark.looptime
+async def test_granted_then_cancelled_gives_the_slot_back() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    slot = await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    slot.release(sent=False)  # never sent: no stamp, the waiter is granted at once
+    waiter.cancel()  # ... but leaves before running
+    await asyncio.sleep(0)
+    assert limiter.status()[0].used == 0
+
+
+@pytest.mark.looptime
+async def test_request_cancelled_in_flight_still_stamps() -> None:
+    async def slow(request: y.Request) -> y.Response:
+        await asyncio.sleep(5)
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(slow),
+                              rate_limits=[y.RateLimit(5, 60.0)]) as client:
+        task = asyncio.create_task(client.api_keys.list())
+        await asyncio.sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (status,) = client.rate_limit_status()
+        assert status.used == 1  # it may have reached the server
+        assert status.in_flight == 0
+        assert status.remaining == 4
+
+
+@pytest.mark.looptime
+async def test_max_wait_decided_up_front() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(2, 60.0)], max_wait=5.0)
+    for _ in range(2):
+        (await limiter.acquire()).release()
+    t0 = now()
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire()
+    assert now() == t0  # failed at once, not after waiting in vain
+    assert info.value.retry_after == pytest.approx(60.0)
+    # within max_wait: waits and gets it
+    await asyncio.sleep(56)
+    (await limiter.acquire()).release()
+    assert now() == pytest.approx(60.0 + t0)
+
+
+@pytest.mark.looptime
+async def test_max_wait_counts_the_queue_ahead() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)], max_wait=15.0)
+    (await limiter.acquire()).release()
+    first = asyncio.create_task(limiter.acquire())  # will start at t=10
+    await asyncio.sleep(0)
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire()  # behind one waiter: t=20 at best, past max_wait
+    assert info.value.retry_after == pytest.approx(20.0)
+    (await first).release()
+
+
+@pytest.mark.looptime
+async def test_waking_is_o1_per_freed_slot() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 1.0)])
+    checks = 0
+    original = limiter._can_take
+
+    def counting(t: float) -> bool:
+        nonlocal checks
+        checks += 1
+        return original(t)
+
+    limiter._can_take = counting  # type: ignore[method-assign]
+
+    async def one() -> None:
+        (await limiter.acquire()).release()
+
+    await asyncio.gather(*(one() for _ in range(10_000)))
+    assert now() == pytest.approx(99.0, abs=1.01)
+    assert checks < 3 * 10_000  # no herd: each freed slot looks at the head only
+
+
+def test_memory_is_bounded_by_the_limit() -> None:
+    async def run() -> int:
+        limiter = SlidingWindowLimiter([y.RateLimit(10, 1000.0)], max_wait=0)
+        for _ in range(10):
+            (await limiter.acquire()).release()
+        return len(limiter._windows[0].releases)
+
+    assert asyncio.run(run()) == 10
+
+
+# The client against the strict fake ---------------------------------------------------
+
+@pytest.mark.looptime
+async def test_24_hours_of_full_demand_exact_count_zero_429s() -> None:
+    fake = FakeYativo()  # 60/min, 3000/h, 50000/day, strict
+    async with y.YativoClient(access_token=fake.access_token,
+                              transport=fake.transport()) as client:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 86_400 - 1
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            while loop.time() < end:
+                await client.api_keys.list()
+                if loop.time() < end:  # the last call of each worker ends past the day
+                    done += 1
+
+        await asyncio.gather(*(worker() for _ in range(50)))
+    assert fake.count("status:429") == 0
+    assert done == 50_000  # exactly the ideal: the day window is the binding one
+    assert client.stats.server_429s == 0
+
+
+async def test_latency_jitter_on_real_sockets_gives_zero_429s() -> None:
+    limits = [y.RateLimit(20, 1.0)]
+    async with FakeYativo(rate_limits=limits, seed=3) as fake:
+        fake.set_faults(latency=0.005, jitter=0.03)
+        async with y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                  rate_limits=limits) as client:
+            await asyncio.gather(*(client.api_keys.list() for _ in range(70)))
+    assert fake.count("status:429") == 0
+    assert fake.count("status:200") == 70
+
+
+# Learning from the server -------------------------------------------------------------
+
+@pytest.mark.looptime
+async def test_adopts_a_stricter_server_limit_from_x_ratelimit_limit() -> None:
+    fake = FakeYativo(rate_limits=[y.RateLimit(5, 60.0)])
+    async with y.YativoClient(access_token=fake.access_token,
+                              transport=fake.transport()) as client:
+        await client.api_keys.list()  # the first answer says X-RateLimit-Limit: 5
+        assert client.rate_limits[0] == y.RateLimit(5, 60.0)  # 60/min configured, 5 learnt
+        await asyncio.gather(*(client.api_keys.list() for _ in range(12)))
+    assert fake.count("status:429") == 0
+    assert fake.count("status:200") == 13
+
+
+@pytest.mark.looptime
+async def test_429_pauses_until_retry_after() -> None:
+    answers = [
+        y.Response(status=429, headers={"retry-after": "30"}, body=b"{}"),
+        y.Response(status=200, body=b'{"keys": []}'),
+    ]
+    sent: list[float] = []
+
+    def handler(request: y.Request) -> y.Response:
+        sent.append(now())
+        return answers.pop(0)
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        await client.api_keys.list()
+    assert sent[1] - sent[0] == pytest.approx(30.0)
+    assert client.stats.server_429s == 1
+
+
+@pytest.mark.looptime
+async def test_remaining_zero_pauses_until_reset_epoch() -> None:
+    reset_epoch = int(time.time()) + 40
+    answers = [
+        y.Response(status=200, headers={"x-ratelimit-remaining": "0",
+                                        "x-ratelimit-reset": str(reset_epoch)},
+                   body=b'{"keys": []}'),
+        y.Response(status=200, body=b'{"keys": []}'),
+    ]
+    sent: list[float] = []
+
+    def handler(request: y.Request) -> y.Response:
+        sent.append(now())
+        return answers.pop(0)
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        await client.api_keys.list()
+        await client.api_keys.list()
+    assert 35 <= sent[1] - sent[0] <= 41
+
+
+async def test_ietf_policy_adopted_and_never_loosened() -> None:
+    def handler(request: y.Request) -> y.Response:
+        return y.Response(status=200, body=b'{"keys": []}', headers={
+            "ratelimit-policy": '"burst";q=10;w=60, "daily";q=100000;w=86400, "new";q=7;w=5'})
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        await client.api_keys.list()
+        limits = set(client.rate_limits)
+    assert y.RateLimit(10, 60) in limits  # stricter: adopted
+    assert y.RateLimit(50_000, 86_400) in limits  # looser: ignored
+    assert y.RateLimit(7, 5) in limits  # a window we did not know
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "120"}, {"retry_after": 120.0}),
+        ({"retry-after": "Sun, 09 Sep 2001 01:48:20 GMT"}, {"retry_after": 100.0}),
+        ({"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"},
+         {"limit": 60, "remaining": 0, "reset_after": 30.0}),
+        ({"x-ratelimit-reset": "1000000100"}, {"reset_after": 100.0}),  # epoch seconds
+        ({"x-ratelimit-reset": "1000000100000"}, {"reset_after": 100.0}),  # epoch ms
+        ({"ratelimit": '"burst";r=50;t=30'}, {"remaining": 50, "reset_after": 30.0}),
+        ({"ratelimit": "limit=100, remaining=5, reset=9"},
+         {"limit": 100, "remaining": 5, "reset_after": 9.0}),
+        ({"ratelimit-policy": "100;w=60"}, {"policies": (y.RateLimit(100, 60),)}),
+        ({"retry-after": "soon", "x-ratelimit-remaining": "lots"}, {}),
+    ],
+)
+def test_header_parsing(headers: dict[str, str], expected: dict[str, object]) -> None:
+    info = parse_rate_limit_headers(headers, now_epoch=1_000_000_000.0)
+    for field in ("retry_after", "limit", "remaining", "reset_after", "policies"):
+        default = () if field == "policies" else None
+        assert getattr(info, field) == expected.get(field, default), field
+
+
+def test_retry_after_http_date() -> None:
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now_epoch=40.0) == 60.0
+    assert parse_retry_after("-5", now_epoch=0) is None
+
+
+async def test_rate_limit_status_and_turning_off() -> None:
+    def handler(request: y.Request) -> y.Response:
+        return y.Response(status=200, body=json.dumps({"keys": []}).encode())
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        await client.api_keys.list()
+        minute, hour, day = client.rate_limit_status()
+        assert (minute.limit, minute.used, minute.remaining) == (60, 1, 59)
+        assert minute.next_free_in == 0.0
+        assert day.limit == 50_000
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler),
+                              rate_limits=[]) as client:
+        await client.api_keys.list()
+        assert client.rate_limit_status() == []
