@@ -204,6 +204,8 @@ class YativoClient:
             api_key, api_secret, access_token, token_provider, token_skew
         )
         self._confirm = getattr(self._tokens, "confirm", None)
+        # A user's static token cannot change: a 401 on it is final, no replay.
+        self._refreshable = not isinstance(self._tokens, StaticTokenProvider)
         self._two_factor = TwoFactor(two_factor) if two_factor is not None else None
         if transport is None:
             self._transport: Transport = AiohttpTransport(
@@ -459,7 +461,7 @@ class YativoClient:
                 if lease is not None and self._confirm is not None:
                     self._confirm(lease)
                 return response
-            if status == 401 and lease is not None and not replayed:
+            if status == 401 and lease is not None and not replayed and self._refreshable:
                 assert tokens is not None
                 tokens.invalidate(lease)
                 replayed = True

@@ -20,7 +20,6 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Final
