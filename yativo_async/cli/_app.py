@@ -108,8 +108,15 @@ def _set_flag(name: str) -> Callable[[click.Context, click.Parameter, bool], Non
     return callback
 
 
+def _set_code(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(Ctx).options["two_factor_code"] = value
+
+
 def common(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--json`` and ``--debug`` work after the subcommand too (``yativo demo --json``)."""
+    f = click.option("--2fa", "two_factor_flag", expose_value=False, callback=_set_code,
+                     help="2FA code (else YATIVO_TOTP_SECRET or a prompt).")(f)
     f = click.option("--json", "json_flag", is_flag=True, expose_value=False,
                      callback=_set_flag("json"), help="Machine-readable JSON output.")(f)
     return click.option("--debug", "debug_flag", is_flag=True, expose_value=False,
@@ -138,7 +145,7 @@ def keys() -> None:
 def _key_table(rows: list[ApiKey]) -> Table:
     table = Table(title="API keys")
     for column in ("id", "name", "permissions", "status", "created", "expires", "last used"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "status"))
     for k in rows:
         table.add_row(k.id, k.name, ", ".join(k.permissions), k.status or "",
                       _date(k.created_at), _date(k.expires_at), _date(k.last_used_at))
