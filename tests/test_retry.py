@@ -192,6 +192,7 @@ async def test_attempts_logged_at_debug(caplog: pytest.LogCaptureFixture) -> Non
     messages = [r.getMessage() for r in caplog.records]
     assert any("attempt 1 failed (ServerError)" in m for m in messages)
     assert sum("GET /apikey/list ->" in m for m in messages) == 2
+    assert any("-> 200 (attempt 2," in m for m in messages)
 
 
 @pytest.mark.looptime

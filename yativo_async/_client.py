@@ -393,7 +393,7 @@ class YativoClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._attempt(op)
+                    response = await self._attempt(op, attempt.retry_state.attempt_number)
         except (APIConnectionError, ServerError) as exc:
             stats.failed += 1
             if not op.idempotent and _outcome_unknown(exc):
@@ -408,7 +408,7 @@ class YativoClient:
         assert response is not None
         return response
 
-    async def _attempt(self, op: _Op) -> Response:
+    async def _attempt(self, op: _Op, number: int = 1) -> Response:
         loop = asyncio.get_running_loop()
         tokens = self._tokens
         limiter = self._limiter
@@ -449,10 +449,11 @@ class YativoClient:
             status = response.status
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug(
-                    "%s %s -> %d (%.1f ms, request id %s)",
+                    "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
                     op.method,
                     op.path,
                     status,
+                    number,
                     (loop.time() - started) * 1000,
                     response.headers.get("x-request-id", "-"),
                 )
