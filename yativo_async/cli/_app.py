@@ -21,6 +21,7 @@ from rich.table import Table
 
 from .. import _errors as errors
 from .._client import YativoClient
+from .._config import DEFAULT_RATE_LIMITS
 from .._converter import to_jsonable
 from .._models import ApiKey, CreatedApiKey, RotatedApiKey
 
@@ -328,13 +329,16 @@ def token(c: Ctx, reveal: bool) -> None:
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--token-ttl", type=int, default=3600, show_default=True)
 @click.option("--stop-after", type=float, default=None, help="Stop after N seconds.")
+@click.option("--no-limits", is_flag=True, help="Serve with no rate limits (benchmarks).")
 @pass_ctx
-def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None) -> None:
+def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
+                no_limits: bool) -> None:
     """Serve FakeYativo on 127.0.0.1 for local development."""
     from ..testing import FakeYativo
 
     async def serve() -> None:
-        async with FakeYativo(port=port, token_ttl=token_ttl) as fake:
+        limits = () if no_limits else DEFAULT_RATE_LIMITS
+        async with FakeYativo(port=port, token_ttl=token_ttl, rate_limits=limits) as fake:
             info = {"base_url": fake.base_url, "access_token": fake.access_token,
                     "totp_secret": fake.totp_secret}
             if c.json:
