@@ -89,22 +89,19 @@ class AiohttpTransport:
         return session
 
     def _discard(self, session: aiohttp.ClientSession) -> None:
-        connector = session.connector
+        """Drop a session made in another loop. Nothing can be awaited across loops, so the
+        connector's sync close drops its pooled sockets, and detaching it marks the session
+        closed (collecting it later does not warn)."""
         old_loop = self._loop
-        if connector is not None and old_loop is not None and old_loop.is_closed():
-            # The loop is closed, so nothing can be awaited any more. The connector's sync
-            # close drops its pooled sockets; detaching it marks the session closed so
-            # that collecting it later does not warn.
-            connector._close()
-            session._connector = None
-        else:
+        if old_loop is not None and not old_loop.is_closed():
             _log.warning(
                 "AiohttpTransport reused from a different event loop; "
                 "the old session is dropped (close the client in the loop that used it)"
             )
-            if connector is not None:
-                connector._close()
-            session._connector = None
+        connector = session.connector
+        if connector is not None:
+            connector._close()
+        session._connector = None
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
