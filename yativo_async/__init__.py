@@ -46,8 +46,7 @@ from ._models import (
 from ._ratelimit import SlidingWindowLimiter, WindowStatus
 from ._secret import Secret
 from ._transport import MockTransport, Request, Response, Transport
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "APIConnectionError",

@@ -190,9 +190,6 @@ class ExchangeTokenProvider:
             self._next_reason = "expiry"
         return await self._join()
 
-    def usable(self, token: BearerToken, now: float) -> bool:
-        return token.expires_at is None or now < token.expires_at
-
     async def refresh(self) -> BearerToken:
         """Force a new token (joins a flight already under way)."""
         if self._flight is None:

@@ -49,13 +49,13 @@ from ._retry import build_retrying
 from ._sansio import key_path, parse_rate_limit_headers
 from ._secret import Secret, SecretLike, to_secret
 from ._transport import Request, Response, Transport
+from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ApiKeysResource", "AuthResource", "ClientStats", "YativoClient"]
 
 DEFAULT_BASE_URL: Final = "https://crypto-api.yativo.com/api"
 TOKEN_PATH: Final = "/apikey/token"
 AUTH_TOKEN_PATH: Final = "/auth/token"
-_VERSION: Final = "0.1.0"
 _log = logging.getLogger("yativo_async")
 _LIMIT_HEADERS: Final = (
     "retry-after",
@@ -219,7 +219,7 @@ class YativoClient:
             self._owns_transport = False
         self._headers: dict[str, str] = {
             "Accept": "application/json",
-            "User-Agent": user_agent or f"yativo-async/{_VERSION}",
+            "User-Agent": user_agent or f"yativo-async/{__version__}",
         }
         self._closed = False
         self.api_keys = ApiKeysResource(self)

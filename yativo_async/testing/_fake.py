@@ -34,7 +34,7 @@ import pyotp
 from aiohttp import web
 
 from .._config import DEFAULT_RATE_LIMITS, RateLimit
-from .._errors import APIConnectionError
+from .._errors import APIConnectionError, APITimeoutError
 from .._transport import Request, Response
 
 __all__ = ["FakeKey", "FakeYativo", "Faults", "JournalEntry"]
@@ -720,8 +720,6 @@ class FakeTransport:
                 f"{request.method} {path}: server closed the connection without answering"
             ) from None
         except asyncio.TimeoutError:
-            from .._errors import APITimeoutError
-
             raise APITimeoutError(f"{request.method} {path} timed out") from None
         if slow > 0:
             await asyncio.sleep(slow)
