@@ -45,7 +45,7 @@ from ._errors import (
 )
 from ._models import AccessToken, ApiKey, CreatedApiKey, RotatedApiKey
 from ._ratelimit import NullLimiter, SlidingWindowLimiter, WindowStatus
-from ._retry import build_retrying
+from ._retry import retry_after_failure
 from ._sansio import key_path, parse_rate_limit_headers
 from ._secret import Secret, SecretLike, to_secret
 from ._transport import Request, Response, Transport
@@ -382,18 +382,23 @@ class YativoClient:
         stats = self.stats
         stats.calls += 1
         counter = [0]
-        retrying = build_retrying(
-            self._retry,
-            idempotent=op.idempotent,
-            rng=self._rng,
-            describe=f"{op.method} {op.path}",
-            counter=counter,
-        )
-        response: Response | None = None
+        started = asyncio.get_running_loop().time()
         try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await self._attempt(op, attempt.retry_state.attempt_number)
+            try:
+                response = await self._attempt(op, 1)
+            except Exception as first:
+                if self._retry.max_attempts == 1:
+                    raise
+                response = await retry_after_failure(
+                    self._retry,
+                    first,
+                    lambda number: self._attempt(op, number),
+                    idempotent=op.idempotent,
+                    rng=self._rng,
+                    started=started,
+                    describe=f"{op.method} {op.path}",
+                    counter=counter,
+                )
         except (APIConnectionError, ServerError) as exc:
             stats.failed += 1
             if not op.idempotent and _outcome_unknown(exc):
@@ -405,7 +410,6 @@ class YativoClient:
         finally:
             stats.retries += counter[0]
         stats.succeeded += 1
-        assert response is not None
         return response
 
     async def _attempt(self, op: _Op, number: int = 1) -> Response:

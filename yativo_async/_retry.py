@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import tenacity
 
 from ._config import RetryPolicy
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
 
-__all__ = ["build_retrying", "is_retryable"]
+__all__ = ["backoff", "is_retryable", "retry_after_failure", "should_stop"]
 
 _log = logging.getLogger("yativo_async")
+T = TypeVar("T")
 
 
 def is_retryable(exc: BaseException, policy: RetryPolicy, *, idempotent: bool) -> bool:
@@ -42,41 +45,53 @@ def is_retryable(exc: BaseException, policy: RetryPolicy, *, idempotent: bool) -
     return False
 
 
+def should_stop(policy: RetryPolicy, attempt: int, elapsed: float, exc: BaseException) -> bool:
+    """After failed attempt number ``attempt`` (1-based), ``elapsed`` seconds into the call:
+    give up? Pure; tenacity's stop and the client's first-attempt fast path both use it."""
+    if attempt >= policy.max_attempts or elapsed >= policy.max_elapsed:
+        return True
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and (
+        retry_after > policy.max_retry_after or elapsed + retry_after > policy.max_elapsed
+    )
+
+
+def backoff(policy: RetryPolicy, attempt: int, exc: BaseException, rng: random.Random) -> float:
+    """Seconds to wait after failed attempt number ``attempt``: the server's
+    ``Retry-After`` when it gave one, else exponential backoff with full jitter."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (attempt - 1))
+    return rng.uniform(0, ceiling)
+
+
 class _Stop(tenacity.stop.stop_base):
-    def __init__(self, policy: RetryPolicy, started: float) -> None:
+    def __init__(self, policy: RetryPolicy, started: float, offset: int) -> None:
         self._policy = policy
         self._started = started
+        self._offset = offset
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        policy = self._policy
-        if retry_state.attempt_number >= policy.max_attempts:
-            return True
-        elapsed = asyncio.get_running_loop().time() - self._started
-        if elapsed >= policy.max_elapsed:
-            return True
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
-        retry_after = getattr(exc, "retry_after", None)
-        return retry_after is not None and (
-            retry_after > policy.max_retry_after or elapsed + retry_after > policy.max_elapsed
-        )
+        elapsed = asyncio.get_running_loop().time() - self._started
+        attempt = retry_state.attempt_number + self._offset
+        return exc is None or should_stop(self._policy, attempt, elapsed, exc)
 
 
 class _Wait(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+    def __init__(self, policy: RetryPolicy, rng: random.Random, offset: int) -> None:
         self._policy = policy
         self._rng = rng
+        self._offset = offset
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        policy = self._policy
-        attempt = retry_state.attempt_number
-        ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (attempt - 1))
-        return self._rng.uniform(0, ceiling)  # full jitter
+        if exc is None:
+            return 0.0
+        return backoff(self._policy, retry_state.attempt_number + self._offset, exc, self._rng)
 
 
 class _Retry(tenacity.retry_base):
@@ -92,33 +107,66 @@ class _Retry(tenacity.retry_base):
         return exc is not None and is_retryable(exc, self._policy, idempotent=self._idempotent)
 
 
-def build_retrying(
+def _log_retry(describe: str, attempt: int, exc: BaseException | None, wait: float) -> None:
+    _log.debug(
+        "%s attempt %d failed (%s); retrying in %.2f s",
+        describe,
+        attempt,
+        exc.__class__.__name__ if exc is not None else "?",
+        wait,
+    )
+
+
+async def retry_after_failure(
     policy: RetryPolicy,
+    first_error: Exception,
+    attempt: Callable[[int], Awaitable[T]],
     *,
     idempotent: bool,
     rng: random.Random,
+    started: float,
     describe: str = "",
     counter: list[int] | None = None,
-) -> tenacity.AsyncRetrying:
+) -> T:
+    """Attempt 1 already failed with ``first_error``; retry ``attempt(n)`` for n >= 2 under
+    ``policy`` (tenacity drives attempts 2 and later). Re-raises when the policy says stop.
+
+    The first attempt runs outside tenacity because nearly every call succeeds at once,
+    and setting tenacity up costs more CPU per call than the rest of the client's pipeline.
+    """
+    if not is_retryable(first_error, policy, idempotent=idempotent):
+        raise first_error
+    loop = asyncio.get_running_loop()
+    if should_stop(policy, 1, loop.time() - started, first_error):
+        raise first_error
+    wait = backoff(policy, 1, first_error, rng)
+    _log_retry(describe, 1, first_error, wait)
+    if counter is not None:
+        counter[0] += 1
+    await asyncio.sleep(wait)
+
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        wait = retry_state.upcoming_sleep
         if counter is not None:
             counter[0] += 1
-        _log.debug(
-            "%s attempt %d failed (%s); retrying in %.2f s",
+        _log_retry(
             describe,
-            retry_state.attempt_number,
-            exc.__class__.__name__ if exc is not None else "?",
-            wait,
+            retry_state.attempt_number + 1,
+            outcome.exception() if outcome is not None else None,
+            retry_state.upcoming_sleep,
         )
 
-    return tenacity.AsyncRetrying(
-        stop=_Stop(policy, asyncio.get_running_loop().time()),
-        wait=_Wait(policy, rng),
+    retrying = tenacity.AsyncRetrying(
+        stop=_Stop(policy, started, offset=1),
+        wait=_Wait(policy, rng, offset=1),
         retry=_Retry(policy, idempotent),
         reraise=True,
         sleep=asyncio.sleep,
         before_sleep=before_sleep,
     )
+    async for state in retrying:
+        with state:
+            result = await attempt(state.retry_state.attempt_number + 1)
+        if state.retry_state.outcome is not None and not state.retry_state.outcome.failed:
+            return result
+    raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
