@@ -333,3 +333,47 @@ async def test_rate_limit_status_and_turning_off() -> None:
                               rate_limits=[]) as client:
         await client.api_keys.list()
         assert client.rate_limit_status() == []
+
+
+@pytest.mark.looptime
+async def test_server_remaining_caps_until_reset() -> None:
+    sent: list[float] = []
+
+    def handler(request: y.Request) -> y.Response:
+        sent.append(now())
+        headers = {"x-ratelimit-remaining": "2", "x-ratelimit-reset": "30"} if len(sent) == 1 \
+            else {}
+        return y.Response(status=200, headers=headers, body=b'{"keys": []}')
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        for _ in range(5):
+            await client.api_keys.list()
+    assert sent[:3] == [0.0, 0.0, 0.0]  # the first, then the two the server had left
+    assert sent[3] == pytest.approx(30.0)  # then nothing before the server's reset
+    assert sent[4] == pytest.approx(30.0)
+
+
+@pytest.mark.looptime
+async def test_two_clients_on_one_key_learn_from_remaining() -> None:
+    fake = FakeYativo(rate_limits=[y.RateLimit(60, 60.0)])
+    limits = [y.RateLimit(60, 60.0)]
+    async with y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                              rate_limits=limits) as a, \
+            y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                           rate_limits=limits) as b:
+        for _ in range(50):
+            await a.api_keys.list()  # another process spent 50 of the key's 60
+        for _ in range(30):
+            await b.api_keys.list()  # b thinks it has 60; the server's answers say 10
+    assert fake.count("status:429") == 0
+    assert fake.count("status:200") == 80
+
+
+async def test_remaining_not_below_own_view_changes_nothing() -> None:
+    def handler(request: y.Request) -> y.Response:
+        return y.Response(status=200, body=b'{"keys": []}',
+                          headers={"x-ratelimit-remaining": "59", "x-ratelimit-reset": "60"})
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
+        await client.api_keys.list()
+        assert client._limiter._cap_left is None  # type: ignore[union-attr]

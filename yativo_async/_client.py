@@ -494,8 +494,8 @@ class YativoClient:
             limiter.pause_until(now + (pause if pause is not None else 1.0))
             if info.retry_after is None and info.reset_after is not None:
                 return info.reset_after
-        elif info.remaining == 0 and info.reset_after is not None:
-            limiter.pause_until(now + info.reset_after)
+        elif info.remaining is not None and info.reset_after is not None:
+            limiter.server_budget(info.remaining, now + info.reset_after)
         return info.retry_after
 
     async def _code(self, given: str | None, what: str) -> str:

@@ -150,7 +150,9 @@ class SlidingWindowLimiter:
         self._waiters: deque[_Waiter] = deque()
         self._n_waiting = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._paused_until = 0.0
+        # A cap the server announced: at most _cap_left more starts before _cap_until.
+        self._cap_left: int | None = None
+        self._cap_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         #: seconds spent waiting for budget, summed over all requests
         self.time_waited = 0.0
@@ -213,7 +215,9 @@ class SlidingWindowLimiter:
     def earliest_start(self, now: float, *, ahead: int) -> float:
         """A lower bound on when a request with ``ahead`` requests queued before it starts."""
         start = max(w.earliest_start(now, ahead) for w in self._windows)
-        return max(start, self._paused_until)
+        if self._cap_left is not None and now < self._cap_until and ahead >= self._cap_left:
+            start = max(start, self._cap_until)
+        return start
 
     def status(self) -> list[WindowStatus]:
         now = self._now()
@@ -258,9 +262,30 @@ class SlidingWindowLimiter:
 
     def pause_until(self, when: float) -> None:
         """Start nothing before ``when`` (loop time): the server said its budget is gone."""
-        if when > self._paused_until:
-            self._paused_until = when
-            self._arm_timer(self._now())
+        self._cap(0, when)
+
+    def server_budget(self, remaining: int, until: float) -> None:
+        """The server says ``remaining`` requests are left until ``until`` (loop time).
+
+        Adopted only when it is less than this client's own free budget, which means
+        someone else (another process on the same key) or a stricter limit is spending it.
+        Requests of ours still in flight may not have reached the server: they count
+        against what is left.
+        """
+        now = self._now()
+        own_free = min(w.free(now) for w in self._windows)
+        if remaining >= own_free:
+            return
+        self._cap(remaining - self._windows[0].in_flight, until)
+
+    def _cap(self, left: int, until: float) -> None:
+        now = self._now()
+        if self._cap_left is not None and now < self._cap_until:
+            left = min(left, self._cap_left)  # two announcements: keep the stricter
+            until = max(until, self._cap_until)
+        self._cap_left = left
+        self._cap_until = until
+        self._arm_timer(now)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -271,13 +296,18 @@ class SlidingWindowLimiter:
             return self._loop.time() if self._loop is not None else 0.0
 
     def _can_take(self, now: float) -> bool:
-        if now < self._paused_until:
-            return False
+        if self._cap_left is not None:
+            if now >= self._cap_until:
+                self._cap_left = None
+            elif self._cap_left <= 0:
+                return False
         return all(w.free(now) >= 1 for w in self._windows)
 
     def _take(self) -> None:
         for w in self._windows:
             w.in_flight += 1
+        if self._cap_left is not None:
+            self._cap_left -= 1
         self.acquired += 1
 
     def _release(self, sent: bool) -> None:
@@ -313,7 +343,9 @@ class SlidingWindowLimiter:
             self._timer = None
         if not self._waiters:
             return
-        when = self._paused_until if self._paused_until > now else now
+        when = now
+        if self._cap_left is not None and self._cap_left <= 0 and now < self._cap_until:
+            when = self._cap_until
         for w in self._windows:
             if w.free(now) >= 1:
                 continue
@@ -368,4 +400,7 @@ class NullLimiter:
         return None
 
     def pause_until(self, when: float) -> None:
+        return None
+
+    def server_budget(self, remaining: int, until: float) -> None:
         return None
