@@ -189,3 +189,27 @@ def test_fake_server_command_serves_and_stops() -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert proc.returncode is not None
+
+
+def test_2fa_prompt_when_a_terminal_is_attached(served_fake: FakeYativo,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import yativo_async.cli._app as app
+
+    monkeypatch.setattr(app, "_interactive", lambda: True)
+    key = served_fake.add_key()
+    code, out, err = invoke(served_fake, "keys", "revoke", key.id, "--yes",
+                            env={"YATIVO_TOTP_SECRET": ""}, input=served_fake.totp_now() + "\n")
+    assert code == 0, err
+    assert served_fake.keys[key.id].status == "revoked"
+    assert served_fake.totp_now() not in out  # the code is typed hidden, never echoed
+
+
+def test_missing_cli_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from yativo_async import cli as cli_module
+
+    monkeypatch.setitem(sys.modules, "click", None)  # import click -> ImportError
+    with pytest.raises(SystemExit) as info:
+        cli_module.main()
+    assert info.value.code == 2
+    assert "pip install 'yativo-async[cli]'" in capsys.readouterr().err

@@ -52,7 +52,7 @@ class Ctx:
         code = o["two_factor_code"]
         if code:
             kwargs["two_factor"] = lambda: code
-        elif not os.environ.get("YATIVO_TOTP_SECRET") and needs_2fa and sys.stdin.isatty():
+        elif not os.environ.get("YATIVO_TOTP_SECRET") and needs_2fa and _interactive():
             kwargs["two_factor"] = lambda: click.prompt("2FA code", hide_input=True)
         return YativoClient.from_env(**kwargs)
 
@@ -92,6 +92,11 @@ class Ctx:
         else:
             self.err.print(message, markup=False)
         raise SystemExit(code)
+
+
+def _interactive() -> bool:
+    """A person is at the terminal (so a 2FA code may be asked for)."""
+    return sys.stdin.isatty()
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
