@@ -419,3 +419,29 @@ async def test_three_day_bot_never_sends_an_expired_token() -> None:
     assert fake.count("status:401") == 0
     assert fake.count("status:429") == 0
     assert 72 <= fake.token_exchanges <= 95
+
+
+@pytest.mark.looptime
+async def test_r4_client_bounds_each_send_with_the_request_timeout() -> None:
+    server = TokenServer()
+    server.hang = True
+    async with client_for(server, timeout=5.0) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(10)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, y.APITimeoutError) for r in results)
+        assert loop.time() - t0 == pytest.approx(5.0, abs=0.01)  # all together
+        assert server.exchanges == 1
+
+
+@pytest.mark.looptime
+async def test_waiting_for_budget_is_not_an_exchange_timeout() -> None:
+    server = TokenServer(ttl=300)  # expires (with its margin) at t=240
+    async with client_for(server, rate_limits=[y.RateLimit(2, 600.0)]) as client:
+        await client.api_keys.list()  # t=0: the exchange and the call take both slots
+        await asyncio.sleep(250)
+        assert await client.api_keys.list() == []  # the exchange waited ~350 s for budget
+        assert asyncio.get_running_loop().time() == pytest.approx(600.0)
+        assert server.exchanges == 2
+        assert client.stats.tokens.failures == 0

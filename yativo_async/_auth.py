@@ -7,7 +7,9 @@ R2  at most one exchange is in flight; every caller that needs a token joins it;
 R3  the flight is a task the provider owns; callers wait through ``asyncio.shield``, so a
     cancelled caller (the one that started it included) cancels only itself; the result is
     cached even if every waiter left; only ``aclose()`` cancels a flight;
-R4  every exchange is bounded by a timeout;
+R4  every exchange is bounded by a timeout (``timeout=``; the client passes ``None`` and
+    bounds each send with the request timeout instead, so that waiting for rate-limit
+    budget, which may rightly take hours, is not mistaken for a hung endpoint);
 R5  a failed flight's error reaches every joined waiter, each as its own exception object
     chained ``from`` the shared cause, and is never cached as a result;
 R6  before ``refresh_at`` serve; between ``refresh_at`` and ``expires_at`` serve and refresh
@@ -127,7 +129,8 @@ class ExchangeTokenProvider:
         skew: seconds before expiry at which a token stops being sent (capped at half the
             lifetime).
         refresh_ratio: share of the lifetime after which a background refresh starts.
-        timeout: bound on one exchange (its retries included).
+        timeout: bound on one exchange (its retries included); ``None`` when the exchange
+            bounds itself.
         backoff_base, backoff_max: failure backoff, doubling, jittered.
     """
 
@@ -139,7 +142,7 @@ class ExchangeTokenProvider:
         *,
         skew: float = 60.0,
         refresh_ratio: float = 0.8,
-        timeout: float = 60.0,
+        timeout: float | None = 60.0,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         stats: TokenStats | None = None,

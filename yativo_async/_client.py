@@ -258,6 +258,9 @@ class YativoClient:
                 api_key,
                 api_secret,
                 skew=skew,
+                # Each send is bounded by the request timeout and the retry policy; a flight
+                # timeout would also count waiting for rate-limit budget (R4 in _auth.py).
+                timeout=None,
                 stats=self.stats.tokens,
                 rng=self._rng,
             )

@@ -8,11 +8,14 @@ it (``_client.py``), so every transport gets them. A transport raises only
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
+
+from ._errors import APITimeoutError
 
 __all__ = ["MockTransport", "Request", "Response", "Transport"]
 
@@ -58,8 +61,14 @@ class Transport(Protocol):
 Handler = Callable[[Request], Awaitable[Response] | Response]
 
 
+async def _as_coroutine(awaitable: Awaitable[Response]) -> Response:
+    return await awaitable
+
+
 class MockTransport:
     """A transport with no socket: ``handler(request)`` (sync or async) makes the response.
+
+    An async handler is bounded by ``request.timeout``, as a real transport would be.
 
     Raise `APIConnectionError`/`APITimeoutError` from the handler to simulate network faults.
     """
@@ -72,7 +81,12 @@ class MockTransport:
     async def send(self, request: Request) -> Response:
         result = self._handler(request)
         if inspect.isawaitable(result):
-            result = await result
+            try:
+                result = await asyncio.wait_for(_as_coroutine(result), request.timeout)
+            except asyncio.TimeoutError:
+                raise APITimeoutError(
+                    f"{request.method} request timed out after {request.timeout} s"
+                ) from None
         if not isinstance(result, Response):
             raise TypeError(
                 f"MockTransport handler must return a Response, got {type(result).__name__}"
