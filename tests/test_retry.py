@@ -212,3 +212,45 @@ def test_policy_validation() -> None:
         y.RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="max_elapsed"):
         y.RetryPolicy(max_elapsed=-1)
+
+
+@pytest.mark.looptime
+async def test_totp_code_is_fresh_on_every_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import pyotp
+
+    codes = (f"{n:06d}" for n in range(111111, 999999, 111111))
+    monkeypatch.setattr(pyotp.TOTP, "now", lambda self: next(codes))
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: y.Request) -> y.Response:
+        body = json.loads(request.body or b"{}")
+        seen.append((request.headers["X-2FA-Token"], body["two_factor_token"]))
+        if len(seen) == 1:
+            return status(429, **{"retry-after": "45"})  # past the code's 30 s step
+        return CREATED
+
+    async with y.YativoClient(access_token="t", transport=y.MockTransport(handler),
+                              rate_limits=[], two_factor="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") as c:
+        await c.api_keys.create(name="n")
+    # header and body agree, and the retry carried a new code
+    assert [h for h, b in seen] == [b for h, b in seen]
+    assert seen[0][0] != seen[1][0]
+
+
+@pytest.mark.looptime
+async def test_a_given_code_or_callable_is_asked_once_per_call() -> None:
+    asked = 0
+
+    def prompt() -> str:
+        nonlocal asked
+        asked += 1
+        return "123456"
+
+    script = Script(status(503), y.Response(status=200, body=b'{"success": true}'))
+    async with client(script) as c:
+        c._two_factor = y.TwoFactor(prompt)
+        await c.api_keys.revoke("k")
+        await c.api_keys.revoke("k", two_factor_code="654321")
+    assert asked == 1  # a person at a prompt is not asked again for a retry

@@ -392,6 +392,12 @@ class TwoFactor:
                 f"not {type(source).__name__}"
             )
 
+    @property
+    def renewable(self) -> bool:
+        """Codes come from a TOTP secret, so a fresh one can be made for every attempt
+        (a callable may be a person at a prompt: it is asked once per call)."""
+        return self._totp is not None
+
     async def code(self) -> str:
         if self._totp is not None:
             return str(self._totp.now())

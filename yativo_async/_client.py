@@ -106,6 +106,7 @@ class _Op:
     __slots__ = (
         "auth",
         "body",
+        "body_fields",
         "code",
         "idempotent",
         "key_id",
@@ -114,6 +115,7 @@ class _Op:
         "name",
         "path",
         "priority",
+        "renew_code",
         "sent_at",
     )
 
@@ -130,14 +132,19 @@ class _Op:
         priority: bool = False,
         key_name: str | None = None,
         key_id: str | None = None,
+        renew_code: TwoFactor | None = None,
     ) -> None:
         self.name = name
         self.method = method
         self.path = path
+        self.body_fields = body
         self.body = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         self.auth = auth
         self.idempotent = idempotent
         self.code = code
+        #: a TOTP source: a fresh code for every attempt after the first (a retry may come
+        #: after the code's 30 s step has passed)
+        self.renew_code = renew_code
         self.priority = priority
         self.key_name = key_name
         self.key_id = key_id
@@ -437,6 +444,8 @@ class YativoClient:
                 headers["Authorization"] = "Bearer " + lease.value.get_secret_value()
             if op.body is not None:
                 headers["Content-Type"] = "application/json"
+            if op.renew_code is not None and number > 1:
+                await self._renew_code(op, op.renew_code)
             if op.code is not None:
                 headers["X-2FA-Token"] = op.code
             request = Request(
@@ -500,6 +509,22 @@ class YativoClient:
         elif info.remaining is not None and info.reset_after is not None:
             limiter.server_budget(info.remaining, now + info.reset_after)
         return info.retry_after
+
+    @staticmethod
+    async def _renew_code(op: _Op, source: TwoFactor) -> None:
+        code = await source.code()
+        if code == op.code:
+            return
+        op.code = code
+        fields = op.body_fields
+        if fields is not None and "two_factor_token" in fields:
+            op.body_fields = {**fields, "two_factor_token": code}
+            op.body = json.dumps(op.body_fields, separators=(",", ":")).encode()
+
+    def _renewable(self, given: str | None) -> TwoFactor | None:
+        """The TOTP source to renew codes from, when the call did not bring its own code."""
+        source = self._two_factor
+        return source if given is None and source is not None and source.renewable else None
 
     async def _code(self, given: str | None, what: str) -> str:
         if given is not None:
@@ -629,7 +654,7 @@ class ApiKeysResource:
         code = await self._client._code(two_factor_code, "create")
         body["two_factor_token"] = code
         op = _Op("create", "POST", "/apikey/create", body=body, idempotent=False, code=code,
-                 key_name=name)
+                 key_name=name, renew_code=self._client._renewable(two_factor_code))
         response = await self._client._call(op)
         return decode(response.body, CreatedApiKey, status=response.status)
 
@@ -664,7 +689,8 @@ class ApiKeysResource:
         """
         path = key_path(key_id, "/rotate")
         code = await self._client._code(two_factor_code, "rotate")
-        op = _Op("rotate", "POST", path, idempotent=False, code=code, key_id=key_id)
+        op = _Op("rotate", "POST", path, idempotent=False, code=code, key_id=key_id,
+                 renew_code=self._client._renewable(two_factor_code))
         response = await self._client._call(op)
         rotated = decode(response.body, RotatedApiKey, status=response.status)
         tokens = self._client._tokens
@@ -680,7 +706,10 @@ class ApiKeysResource:
         """``POST /apikey/{id}/revoke``: permanent."""
         path = key_path(key_id, "/revoke")
         code = await self._client._code(two_factor_code, "revoke")
-        await self._client._call(_Op("revoke", "POST", path, code=code, key_id=key_id))
+        await self._client._call(
+            _Op("revoke", "POST", path, code=code, key_id=key_id,
+                renew_code=self._client._renewable(two_factor_code))
+        )
 
     async def update_permissions(
         self,
@@ -697,7 +726,7 @@ class ApiKeysResource:
         code = await self._client._code(two_factor_code, "update_permissions")
         await self._client._call(
             _Op("update_permissions", "PUT", path, body={"permissions": perms}, code=code,
-                key_id=key_id)
+                key_id=key_id, renew_code=self._client._renewable(two_factor_code))
         )
 
 
