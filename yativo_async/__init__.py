@@ -44,6 +44,7 @@ from ._models import (
     Scope,
 )
 from ._ratelimit import SlidingWindowLimiter, WindowStatus
+from ._redis import RedisRateLimiter, RedisTokenCache
 from ._secret import Secret
 from ._transport import MockTransport, Request, Response, Transport
 from ._version import __version__
@@ -76,6 +77,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RedisRateLimiter",
+    "RedisTokenCache",
     "Request",
     "Response",
     "ResponseDecodeError",

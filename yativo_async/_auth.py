@@ -108,6 +108,8 @@ class TokenStats:
 
     exchanges: int = 0
     failures: int = 0
+    #: tokens taken from the fleet's shared cache (Redis) instead of exchanged
+    shared: int = 0
     refreshes: dict[str, int] = attrs.field(factory=dict)
 
 
@@ -118,6 +120,14 @@ class _Credentials:
 
 
 Exchange = Callable[[str, Secret], Awaitable[tuple[AccessToken, float]]]
+
+
+class TokenCache(Protocol):
+    """A token store shared by many processes (`RedisTokenCache`)."""
+
+    async def fetch(
+        self, api_key: str, api_secret: Secret, exchange: Exchange, *, reject: Secret | None
+    ) -> tuple[AccessToken, float]: ...
 
 
 class ExchangeTokenProvider:
@@ -147,6 +157,7 @@ class ExchangeTokenProvider:
         backoff_max: float = 30.0,
         stats: TokenStats | None = None,
         rng: random.Random | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
         if not 0 < refresh_ratio <= 1:
             raise ValueError("refresh_ratio must be in (0, 1]")
@@ -159,6 +170,8 @@ class ExchangeTokenProvider:
         self._backoff_max = backoff_max
         self.stats = stats if stats is not None else TokenStats()
         self._rng = rng or random.Random()
+        self._cache = cache
+        self._rejected: Secret | None = None  # a token the server refused (401)
         self._token: BearerToken | None = None
         self._generation = 0
         self._proven = -1  # generation of the last token the server accepted
@@ -197,6 +210,8 @@ class ExchangeTokenProvider:
         """Force a new token (joins a flight already under way)."""
         if self._flight is None:
             self._check_open()
+            if self._token is not None:
+                self._rejected = self._token.value  # the fleet cache must not hand it back
             self._start_flight("forced")
         return await self._join()
 
@@ -207,6 +222,7 @@ class ExchangeTokenProvider:
         if token.reason == "401" and self._proven < token.generation:
             return  # fetched after a 401 and never worked: the token is not the problem
         self._token = None
+        self._rejected = token.value
         self._next_reason = "401"
 
     def confirm(self, token: BearerToken) -> None:
@@ -291,14 +307,23 @@ class ExchangeTokenProvider:
 
     async def _fly(self, reason: str, creds: _Credentials) -> BearerToken:
         stats = self.stats
-        stats.exchanges += 1
         stats.refreshes[reason] = stats.refreshes.get(reason, 0) + 1
+        exchanges_before = stats.exchanges
         loop = asyncio.get_running_loop()
+
+        async def exchange(api_key: str, api_secret: Secret) -> tuple[AccessToken, float]:
+            stats.exchanges += 1
+            return await self._exchange(api_key, api_secret)
+
+        if self._cache is None:
+            fetch = exchange(creds.api_key, creds.api_secret)
+        else:
+            fetch = self._cache.fetch(
+                creds.api_key, creds.api_secret, exchange, reject=self._rejected
+            )
         try:
             try:
-                access, sent_at = await asyncio.wait_for(
-                    self._exchange(creds.api_key, creds.api_secret), self._timeout
-                )
+                access, sent_at = await asyncio.wait_for(fetch, self._timeout)
             except asyncio.TimeoutError as exc:
                 raise TokenUnavailableError(
                     f"token exchange timed out after {self._timeout} s"
@@ -333,6 +358,8 @@ class ExchangeTokenProvider:
             reason=reason,
         )
         self._token = token
+        if self._cache is not None and stats.exchanges == exchanges_before:
+            stats.shared += 1
         self._failures = 0
         self._retry_at = float("-inf")
         self._last_error = None

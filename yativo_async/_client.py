@@ -45,6 +45,7 @@ from ._errors import (
 )
 from ._models import AccessToken, ApiKey, CreatedApiKey, RotatedApiKey
 from ._ratelimit import NullLimiter, SlidingWindowLimiter, WindowStatus
+from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
 from ._retry import retry_after_failure
 from ._sansio import key_path, parse_rate_limit_headers
 from ._secret import Secret, SecretLike, to_secret
@@ -168,6 +169,8 @@ class YativoClient:
         retry: the `RetryPolicy`.
         timeout: seconds per attempt, or `Timeouts`.
         token_path: ``"/apikey/token"`` (doc 002, default) or ``"/auth/token"`` (doc 000).
+        redis: a URL or a ``redis.asyncio.Redis`` (extra ``redis``): the key's rate-limit
+            budget and its bearer token are shared with every process on that Redis.
     """
 
     def __init__(
@@ -188,6 +191,7 @@ class YativoClient:
         token_skew: float = 60.0,
         user_agent: str | None = None,
         seed: int | None = None,
+        redis: Any = None,
     ) -> None:
         self._base_url = _check_base_url(base_url)
         if isinstance(timeout, Timeouts):
@@ -204,11 +208,31 @@ class YativoClient:
         self.stats = ClientStats()
         if not isinstance(rate_limits, (list, tuple)):
             raise TypeError("rate_limits must be a list of RateLimit")
-        self._limiter: SlidingWindowLimiter | NullLimiter = (
-            SlidingWindowLimiter(rate_limits, max_wait=max_wait) if rate_limits else NullLimiter()
-        )
+        # redis=: the key's budget and token are shared with every process on that Redis.
+        self._redis_parts: list[Any] = []
+        self._redis_owned: Any = None
+        redis_client = None
+        if redis is not None:
+            redis_client, owned = connect_redis(redis)
+            self._redis_owned = redis_client if owned else None
+        self._limiter: SlidingWindowLimiter | NullLimiter | RedisRateLimiter
+        if not rate_limits:
+            self._limiter = NullLimiter()
+        elif redis_client is not None:
+            identity = api_key or (
+                access_token.get_secret_value() if isinstance(access_token, Secret)
+                else access_token
+            ) or "custom"
+            self._limiter = RedisRateLimiter(redis_client, redis_key_id(identity), rate_limits,
+                                             max_wait=max_wait)
+            self._redis_parts.append(self._limiter)
+        else:
+            self._limiter = SlidingWindowLimiter(rate_limits, max_wait=max_wait)
+        cache = None
+        if redis_client is not None and api_key is not None:
+            cache = RedisTokenCache(redis_client)
         self._tokens: TokenProvider | None = self._make_provider(
-            api_key, api_secret, access_token, token_provider, token_skew
+            api_key, api_secret, access_token, token_provider, token_skew, cache
         )
         self._confirm = getattr(self._tokens, "confirm", None)
         # A user's static token cannot change: a 401 on it is final, no replay.
@@ -239,6 +263,7 @@ class YativoClient:
         access_token: SecretLike | None,
         token_provider: TokenProvider | None,
         skew: float,
+        cache: RedisTokenCache | None = None,
     ) -> TokenProvider | None:
         given = [
             name
@@ -270,14 +295,15 @@ class YativoClient:
                 timeout=None,
                 stats=self.stats.tokens,
                 rng=self._rng,
+                cache=cache,
             )
         return None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> YativoClient:
         """Build a client from ``YATIVO_API_KEY``, ``YATIVO_API_SECRET``,
-        ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET``; keyword
-        arguments win over the environment."""
+        ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET`` (and
+        ``YATIVO_REDIS_URL``); keyword arguments win over the environment."""
         env = os.environ
         kwargs: dict[str, Any] = {}
         for var, name in (
@@ -286,6 +312,7 @@ class YativoClient:
             ("YATIVO_ACCESS_TOKEN", "access_token"),
             ("YATIVO_BASE_URL", "base_url"),
             ("YATIVO_TOTP_SECRET", "two_factor"),
+            ("YATIVO_REDIS_URL", "redis"),
         ):
             value = env.get(var)
             if value:
@@ -316,6 +343,10 @@ class YativoClient:
         self._closed = True
         if self._tokens is not None:
             await self._tokens.aclose()
+        for part in self._redis_parts:
+            await part.aclose()
+        if self._redis_owned is not None:
+            await self._redis_owned.aclose()
         if self._owns_transport:
             await self._transport.aclose()
 

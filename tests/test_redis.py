@@ -1,0 +1,172 @@
+"""Many processes, one key, through a real redis-server (real time: Redis's clock rules)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+
+import yativo_async as y
+from yativo_async._redis import _decrypt
+from yativo_async.testing import FakeYativo
+
+from .test_auth import TokenServer
+
+
+async def test_processes_share_the_budget_exactly(redis_url: str) -> None:
+    limits = [y.RateLimit(5, 0.5)]
+    fake = FakeYativo(rate_limits=limits, seed=5)
+    fake.set_faults(latency=0.002, jitter=0.01)  # requests are in flight for a while
+    clients = [
+        y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                       rate_limits=limits, redis=redis_url)
+        for _ in range(3)  # three "processes": nothing shared but Redis
+    ]
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(c.api_keys.list() for c in clients for _ in range(10)))
+    elapsed = loop.time() - t0
+    for c in clients:
+        await c.aclose()
+    assert fake.count("status:429") == 0
+    assert fake.count("status:200") == 30
+    assert elapsed >= 2.5  # 30 requests at 5 per 0.5 s: six windows
+
+
+async def test_one_token_exchange_for_the_fleet(redis_url: str) -> None:
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    fake.set_faults("token", latency=0.05)
+    clients = [
+        y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                       transport=fake.transport(), rate_limits=[], redis=redis_url)
+        for _ in range(4)
+    ]
+    await asyncio.gather(*(c.api_keys.list() for c in clients for _ in range(25)))
+    assert fake.token_exchanges == 1
+    assert sum(c.stats.token_exchanges for c in clients) == 1
+    assert sum(c.stats.tokens.shared for c in clients) == 3
+    for c in clients:
+        await c.aclose()
+
+
+async def test_token_at_rest_is_encrypted_under_the_secret(redis_url: str) -> None:
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), rate_limits=[],
+                              redis=redis_url) as client:
+        await client.api_keys.list()
+        token = client.token_provider.current  # type: ignore[union-attr]
+        assert token is not None
+    r = aioredis.from_url(redis_url)
+    try:
+        raw_values = [await r.get(k) for k in await r.keys("yativo:tok:*") if b"lock" not in k]
+    finally:
+        await r.aclose()
+    secret_token = token.value.get_secret_value()
+    assert raw_values
+    assert all(secret_token.encode() not in (v or b"") for v in raw_values)
+    assert all(key.api_key.encode() not in k for k in raw_values)
+    readable = [_decrypt(v, key.api_key, y.Secret(key.api_secret)) for v in raw_values]
+    assert any(rec and rec["t"] == secret_token for rec in readable)
+    # someone with Redis but not the secret reads nothing
+    assert all(_decrypt(v, key.api_key, y.Secret("wrong")) is None for v in raw_values)
+
+
+async def test_a_refused_token_is_not_handed_back_by_the_cache(redis_url: str) -> None:
+    server = TokenServer()
+    server.api_delay = 0.01
+    kw = {"transport": y.MockTransport(server), "rate_limits": [], "redis": redis_url,
+          "retry": y.RetryPolicy.none()}
+    a = y.YativoClient(api_key="yvk_live_refused", api_secret="right", **kw)  # type: ignore[arg-type]
+    b = y.YativoClient(api_key="yvk_live_refused", api_secret="right", **kw)  # type: ignore[arg-type]
+    await a.api_keys.list()
+    await b.api_keys.list()  # b took a's token from the cache
+    assert server.exchanges == 1
+    server.valid.clear()  # the server revokes it
+    assert await a.api_keys.list() == []  # 401 -> a new token, not the cached old one
+    assert await b.api_keys.list() == []  # 401 -> b takes a's new token from the cache
+    assert server.exchanges == 2
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_a_crashed_holder_frees_its_slot_after_the_lease(redis_url: str) -> None:
+    limits = [y.RateLimit(1, 0.2)]
+    crashed = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
+    other = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
+    await crashed.acquire()  # never released: its process "died"
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    slot = await other.acquire()
+    assert loop.time() - t0 >= 0.4  # lease + period
+    slot.release()
+    await crashed.aclose()
+    await other.aclose()
+
+
+async def test_a_429_pause_holds_the_whole_fleet(redis_url: str) -> None:
+    limits = [y.RateLimit(100, 1.0)]
+    a = y.RedisRateLimiter(redis_url, "pause", limits)
+    b = y.RedisRateLimiter(redis_url, "pause", limits)
+    loop = asyncio.get_running_loop()
+    a.pause_until(loop.time() + 0.5)
+    await a.aclose()  # flushes the pause to Redis
+    t0 = loop.time()
+    (await b.acquire()).release()
+    assert loop.time() - t0 >= 0.4
+    await b.aclose()
+
+
+async def test_max_wait_fails_fast_with_retry_after(redis_url: str) -> None:
+    limits = [y.RateLimit(1, 5.0)]
+    a = y.RedisRateLimiter(redis_url, "maxwait", limits)
+    b = y.RedisRateLimiter(redis_url, "maxwait", limits, max_wait=0.1)
+    (await a.acquire()).release()
+    await a.aclose()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(y.RateLimitError) as info:
+        await b.acquire()
+    assert loop.time() - t0 < 0.1
+    assert info.value.retry_after == pytest.approx(5.0, abs=0.2)
+    status = await b.status_async()
+    assert status[0].used == 1
+    await b.aclose()
+
+
+WORKER = """
+import asyncio, json, sys
+import yativo_async as y
+
+async def main(base_url, api_key, api_secret, redis_url, calls):
+    async with y.YativoClient(api_key=api_key, api_secret=api_secret, base_url=base_url,
+                              rate_limits=[y.RateLimit(10, 1.0)], redis=redis_url) as client:
+        await asyncio.gather(*(client.api_keys.list() for _ in range(calls)))
+        print(json.dumps(client.stats.as_dict()))
+
+asyncio.run(main(*sys.argv[1:5], int(sys.argv[5])))
+"""
+
+
+async def test_real_processes_one_exchange_zero_429s(redis_url: str) -> None:
+    async with FakeYativo(rate_limits=[y.RateLimit(10, 1.0)]) as fake:
+        key = fake.add_key()
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", WORKER, fake.base_url, key.api_key, key.api_secret,
+                redis_url, "8", stdout=asyncio.subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        outputs = [await p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    stats = [json.loads(out) for out, _ in outputs]
+    assert sum(s["token_exchanges"] for s in stats) == 1
+    assert fake.token_exchanges == 1
+    assert fake.count("status:429") == 0
+    assert fake.count("status:200") == 24 + 1  # the calls and the one exchange
