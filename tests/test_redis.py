@@ -170,3 +170,24 @@ async def test_real_processes_one_exchange_zero_429s(redis_url: str) -> None:
     assert fake.token_exchanges == 1
     assert fake.count("status:429") == 0
     assert fake.count("status:200") == 24 + 1  # the calls and the one exchange
+
+
+async def test_cancelled_while_redis_grants_gives_the_slot_back(redis_url: str) -> None:
+    limits = [y.RateLimit(1, 10.0)]
+    limiter = y.RedisRateLimiter(redis_url, "cancel-grant", limits)
+    real = limiter._acquire_script
+
+    async def granted_then_cancelled(**kw: object) -> object:
+        await real(**kw)  # Redis took the slot...
+        raise asyncio.CancelledError  # ...and the caller was cancelled before hearing so
+
+    limiter._acquire_script = granted_then_cancelled  # type: ignore[method-assign,assignment]
+    with pytest.raises(asyncio.CancelledError):
+        await limiter.acquire()
+    limiter._acquire_script = real  # type: ignore[method-assign]
+    await asyncio.sleep(0.05)  # the give-back is written in the background
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await asyncio.wait_for(limiter.acquire(), 2.0)).release()  # not held for the lease
+    assert loop.time() - t0 < 1.0
+    await limiter.aclose()

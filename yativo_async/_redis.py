@@ -236,7 +236,15 @@ class RedisRateLimiter:
             args += [rl.limit, rl.period]
         while True:
             slot_id = args[0]
-            granted, value, in_flight = await self._acquire_script(keys=self._keys(), args=args)
+            try:
+                granted, value, in_flight = await self._acquire_script(
+                    keys=self._keys(), args=args
+                )
+            except asyncio.CancelledError:
+                # Redis may have granted the slot before we left: give it back (a no-op
+                # if it did not), instead of holding it for the whole lease.
+                self._release_later(slot_id, False)
+                raise
             if int(granted):
                 return Slot(_RedisRelease(self, slot_id))  # type: ignore[arg-type]
             wait = float(value)
