@@ -112,6 +112,12 @@ class TokenStats:
     shared: int = 0
     refreshes: dict[str, int] = attrs.field(factory=dict)
 
+    def record_exchange(self, reason: str) -> None:
+        """One exchange request, made for ``reason`` (``cold``, ``expiry``, ``401``,
+        ``explicit`` ...)."""
+        self.exchanges += 1
+        self.refreshes[reason] = self.refreshes.get(reason, 0) + 1
+
 
 @attrs.frozen
 class _Credentials:
@@ -240,12 +246,23 @@ class ExchangeTokenProvider:
         self._retry_at = float("-inf")
         self._last_error = None
 
+    async def exchange(self) -> AccessToken:
+        """An explicit exchange of the provider's own key pair, outside the single flight:
+        the token it returns is the caller's, the provider's cached one is untouched."""
+        self._check_open()
+        creds = self._creds
+        self.stats.record_exchange("explicit")
+        access, _sent_at = await self._exchange(creds.api_key, creds.api_secret)
+        return access
+
     async def aclose(self) -> None:
         self._closed = True
         flight, self._flight = self._flight, None
         if flight is not None and not flight.done():
             flight.cancel()
-            with contextlib.suppress(BaseException):
+            # The flight's own failure was handed to its waiters (R5); a KeyboardInterrupt
+            # or SystemExit reaching us here is not ours to swallow.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await flight
 
     # -- the flight (R3, R4, R5, R7, R8, R9) ----------------------------------------------
@@ -289,7 +306,7 @@ class ExchangeTokenProvider:
                 f"token exchange failed: {cause.__class__.__name__}",
                 retry_after=self._retry_at - now,
             )
-            copy._from_token_provider = True  # type: ignore[attr-defined]
+            copy.from_token_exchange = True
         copy.__cause__ = cause
         return copy
 
@@ -370,7 +387,7 @@ class ExchangeTokenProvider:
 
 def _own_copy(exc: YativoError) -> YativoError:
     copy = exc._clone()
-    copy._from_token_provider = True  # type: ignore[attr-defined]
+    copy.from_token_exchange = True
     return copy
 
 
