@@ -36,7 +36,7 @@ import tenacity
 from ._auth import BearerToken, StaticTokenProvider, TokenProvider, TokenStats, TwoFactor
 from ._config import RetryPolicy
 from ._errors import APIConnectionError, APIStatusError, OutcomeUnknownError, YativoError
-from ._ratelimit import DEFAULT_MAX_WAIT, Limiter, MaxWait, Slot
+from ._ratelimit import DEFAULT_MAX_WAIT, Lane, Limiter, MaxWait, Slot
 from ._retry import is_retryable, retrying
 from ._sansio import build_request, carries_limits, error_from_response, parse_rate_limit_headers
 from ._transport import Response, Transport
@@ -114,6 +114,8 @@ class Options:
     retry: RetryPolicy
     max_wait: MaxWait = DEFAULT_MAX_WAIT
     extra_headers: Mapping[str, str] | None = None
+    #: the rate-limit lane: ``"interactive"`` waiters go before ``"batch"`` ones
+    lane: Lane = "interactive"
 
 
 @attrs.frozen(slots=True)
@@ -280,7 +282,9 @@ class Pipeline:
         budget is spent) is never sent: the slot goes back unsent and we start over."""
         limiter = self.limiter
         if not call.auth:
-            return None, await limiter.acquire(priority=call.priority, max_wait=options.max_wait)
+            return None, await limiter.acquire(
+                priority=call.priority, lane=options.lane, max_wait=options.max_wait
+            )
         tokens = self.tokens
         if tokens is None:
             raise ValueError(
@@ -289,7 +293,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         while True:
             token = await tokens.get_token()
-            slot = await limiter.acquire(max_wait=options.max_wait)
+            slot = await limiter.acquire(lane=options.lane, max_wait=options.max_wait)
             if token.expires_at is None or loop.time() < token.expires_at:
                 return token, slot
             slot.release(sent=False)

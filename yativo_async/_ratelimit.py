@@ -23,7 +23,7 @@ import asyncio
 import enum
 from collections import deque
 from collections.abc import Sequence
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -32,6 +32,7 @@ from ._errors import RateLimitError
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
+    "Lane",
     "Limiter",
     "MaxWait",
     "NullLimiter",
@@ -49,6 +50,8 @@ class _Default(enum.Enum):
 DEFAULT_MAX_WAIT: Final = _Default.DEFAULT_MAX_WAIT
 #: seconds, ``None`` (no bound), or `DEFAULT_MAX_WAIT`
 MaxWait = float | None | _Default
+#: a call's priority lane: ``"interactive"`` waiters are served before ``"batch"`` ones
+Lane = Literal["interactive", "batch"]
 
 
 @attrs.frozen(kw_only=True)
@@ -146,11 +149,16 @@ class Limiter(Protocol):
         ...
 
     async def acquire(
-        self, *, priority: bool = False, max_wait: MaxWait = DEFAULT_MAX_WAIT
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
         """Wait for a slot in every window. ``priority`` jumps the queue (the token
-        exchange, which every queued request waits on). Raises `RateLimitError` when
-        ``max_wait`` (this call's, else the limiter's) would be exceeded."""
+        exchange, which every queued request waits on); ``lane`` is the call's priority lane.
+        Raises `RateLimitError` when ``max_wait`` (this call's, else the limiter's) would be
+        exceeded."""
         ...
 
     def adopt(self, limits: Sequence[RateLimit]) -> None:
@@ -244,7 +252,11 @@ class SlidingWindowLimiter:
         return tuple(RateLimit(w.limit, w.period) for w in self._windows)
 
     async def acquire(
-        self, *, priority: bool = False, max_wait: MaxWait = DEFAULT_MAX_WAIT
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
         """Wait for a slot in every window (FIFO). ``priority`` jumps the queue (used for
         the token exchange, which every queued request is waiting on). ``max_wait``
@@ -472,7 +484,11 @@ class NullLimiter:
     limits: tuple[RateLimit, ...] = ()
 
     async def acquire(
-        self, *, priority: bool = False, max_wait: MaxWait = DEFAULT_MAX_WAIT
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
         return _NULL_SLOT
 

@@ -34,7 +34,7 @@ from typing import Any
 from ._config import RateLimit
 from ._errors import RateLimitError, TokenUnavailableError
 from ._models import AccessToken
-from ._ratelimit import DEFAULT_MAX_WAIT, MaxWait, Slot, WindowStatus
+from ._ratelimit import DEFAULT_MAX_WAIT, Lane, MaxWait, Slot, WindowStatus
 from ._secret import Secret
 
 __all__ = ["RedisRateLimiter", "RedisTokenCache", "connect_redis", "redis_key_id"]
@@ -203,7 +203,11 @@ class RedisRateLimiter:
         ]
 
     async def acquire(
-        self, *, priority: bool = False, max_wait: MaxWait = DEFAULT_MAX_WAIT
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
         """Take a slot in every window, fleet-wide. Local callers are served in order; a
         ``priority`` caller (the token exchange) does not queue behind them."""
