@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 import pyotp
 
-from ._errors import TokenUnavailableError, YativoError
+from ._errors import ClientClosedError, TokenUnavailableError, YativoError
 from ._models import AccessToken
 from ._secret import Secret, SecretLike, to_secret
 
@@ -269,7 +269,7 @@ class ExchangeTokenProvider:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("the token provider is closed")
+            raise ClientClosedError("the token provider is closed (the client was closed)")
 
     async def _join(self) -> BearerToken:
         flight = self._flight
@@ -283,8 +283,8 @@ class ExchangeTokenProvider:
             return await asyncio.shield(flight)
         except asyncio.CancelledError:
             if flight.cancelled() and not _self_cancelling():
-                raise TokenUnavailableError(
-                    "the token exchange was cancelled (client closed)"
+                raise ClientClosedError(
+                    "the token exchange was cancelled: the client was closed"
                 ) from None
             raise
         except YativoError as exc:

@@ -6,10 +6,12 @@ and the client's lifecycle. It only wires; a call runs in `_pipeline.py`, endpoi
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import random
 from collections.abc import Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._auth import (
@@ -20,10 +22,12 @@ from ._auth import (
     TwoFactor,
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
+from ._errors import ClientClosedError
 from ._pipeline import ClientStats, Options, Pipeline
 from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
 from ._resources import ApiKeysResource, AuthResource, exchange_token
+from ._sansio import header_safe
 from ._secret import Secret, SecretLike
 from ._transport import Transport
 from ._version import __version__
@@ -53,6 +57,15 @@ class YativoClient:
         token_path: ``"/apikey/token"`` (doc 002, default) or ``"/auth/token"`` (doc 000).
         redis: a URL or a ``redis.asyncio.Redis`` (extra ``redis``): the key's rate-limit
             budget and its bearer token are shared with every process on that Redis.
+        allow_insecure_http: allow an ``http://`` base URL to a host that is not loopback
+            (the API secret, tokens and 2FA codes would cross the network unencrypted).
+            TLS verification cannot be switched off here: pass your own transport (with
+            your own SSL context) for that.
+
+    Raises:
+        ValueError, TypeError: a bad argument (named in the message), before anything is
+            sent: a base URL with a query, fragment, user info or control characters, plain
+            HTTP to a remote host, a header value (user agent, token) with CR/LF/NUL ...
     """
 
     def __init__(
@@ -74,8 +87,17 @@ class YativoClient:
         user_agent: str | None = None,
         seed: int | None = None,
         redis: Any = None,
+        allow_insecure_http: bool = False,
     ) -> None:
-        self._base_url = _check_base_url(base_url)
+        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if user_agent is not None:
+            _check_header_value(user_agent, "user_agent")
+        if access_token is not None:
+            _check_header_value(
+                access_token.get_secret_value() if isinstance(access_token, Secret)
+                else access_token,
+                "access_token",
+            )
         if isinstance(timeout, Timeouts):
             self._timeouts = timeout
         else:
@@ -223,12 +245,18 @@ class YativoClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Close the client: cancel a token exchange under way, close the transport if the
-        client made it. Idempotent."""
+    async def aclose(self, *, timeout: float | None = 0.0) -> None:
+        """Close the client. Idempotent.
+
+        Calls still running end with `ClientClosedError` (never a ``CancelledError`` you did
+        not ask for): at once by default, or after up to ``timeout`` seconds in which they
+        may finish (``timeout=None`` waits for all of them). Then a token exchange under way
+        is cancelled, and the transport is closed if the client made it.
+        """
         if self._closed:
             return
         self._closed = True
+        await self._pipeline.close(timeout=timeout)
         if self._tokens is not None:
             await self._tokens.aclose()
         for part in self._redis_parts:
@@ -244,7 +272,7 @@ class YativoClient:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this YativoClient is closed; create a new one")
+            raise ClientClosedError("this YativoClient is closed; create a new one")
 
     def __repr__(self) -> str:
         mode = type(self._tokens).__name__ if self._tokens is not None else "no auth"
@@ -289,10 +317,51 @@ class YativoClient:
         await tokens.rotate_credentials(api_key=api_key, api_secret=api_secret)
 
 
-def _check_base_url(base_url: str) -> str:
+def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
+    """The API root, or a ``ValueError`` saying what is wrong with it: only a scheme, a
+    host (and port) and a path; plain HTTP only to loopback unless allowed."""
     if not isinstance(base_url, str):
-        raise TypeError("base_url must be a str")
+        raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
+    if not header_safe(base_url) or any(c.isspace() for c in base_url.strip()):
+        raise ValueError("base_url contains whitespace or control characters")
     url = base_url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"base_url is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(
+            "base_url must not contain a user name or password (credentials go in "
+            "api_key/api_secret or access_token)"
+        )
+    if parts.query or "?" in url:
+        raise ValueError("base_url must not have a query string ('?...')")
+    if parts.fragment or "#" in url:
+        raise ValueError("base_url must not have a fragment ('#...')")
+    if parts.scheme == "http" and not allow_insecure_http and not _loopback(parts.hostname):
+        raise ValueError(
+            f"base_url {parts.scheme}://{parts.hostname}{'' if port is None else f':{port}'} "
+            "would send the API secret, bearer tokens and 2FA codes unencrypted; use https, "
+            "or pass allow_insecure_http=True if you really mean it"
+        )
     return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_header_value(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not header_safe(value):
+        raise ValueError(f"{name} contains control characters (CR, LF, NUL ...)")
+    return value

@@ -13,7 +13,8 @@
      │    ├── RateLimitError            429, or the client's own budget past max_wait (.retry_after)
      │    └── ServerError               5xx
      ├── APIConnectionError        the request did not complete (.maybe_sent)
-     │    └── APITimeoutError
+     │    ├── APITimeoutError
+     │    └── ClientClosedError         the client was closed before the call ended
      ├── ResponseDecodeError       a body that is not what the docs promise
      ├── OutcomeUnknownError       a create/generate/rotate that may or may not have happened
      └── TokenUnavailableError     no bearer token could be had (the exchange failed or backs off)
@@ -34,6 +35,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -163,6 +165,19 @@ class APITimeoutError(APIConnectionError):
     """The request timed out."""
 
     def __init__(self, message: str = "request timed out", *, maybe_sent: bool = True) -> None:
+        super().__init__(message, maybe_sent=maybe_sent)
+
+
+class ClientClosedError(APIConnectionError, RuntimeError):
+    """The client was closed (``aclose()``) before this call ended, or a call was made on a
+    closed client. A call that was in flight may have reached the server (``maybe_sent``).
+
+    Also a ``RuntimeError``, as using a closed client always was.
+    """
+
+    def __init__(
+        self, message: str = "the YativoClient is closed", *, maybe_sent: bool = False
+    ) -> None:
         super().__init__(message, maybe_sent=maybe_sent)
 
 

@@ -15,15 +15,28 @@
       6. learn    what the response says about the server's limits (only ever stricter)
       7. replay   a 401 on a token that can be refreshed: clear it (compare-and-clear)
                   and run steps 1-6 once more; a second 401 is final
-      8. error    a status >= 400 becomes its exception (`_sansio.error_from_response`)
+      8. error    a status that is not 2xx becomes its exception (a 3xx included: redirects
+                  are not followed), as does a 2xx whose envelope reports a failure where
+                  the call asks (`_sansio.error_from_response`, `_sansio.reported_failure`);
+                  on a replay after an attempt that may have been processed, the statuses
+                  the call names in ``done_on_replay`` mean it was done (a revoke's 404/409)
 
-Rules: everything a call learns comes back as a value (`Outcome`), nothing is written into
-the call (`Call` is frozen). Counters live in `ClientStats` and are counted here only.
+Rules:
+
+1. Everything a call learns comes back as a value (`Outcome`); nothing is written into the
+   call (`Call` is frozen). Counters live in `ClientStats` and are counted here only.
+2. One response cannot stall the client: server hints are capped at the retry policy's
+   ``max_retry_after`` (pauses) and the longest configured window (periods), with a warning.
+3. Values the client sent (its token, the 2FA code, the API secret) are masked wherever a
+   server echoes them into an error.
+4. ``close()`` ends every call still running with `ClientClosedError` (never a
+   ``CancelledError`` the caller did not ask for); a closed pipeline starts nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -35,10 +48,24 @@ import tenacity
 
 from ._auth import BearerToken, StaticTokenProvider, TokenProvider, TokenStats, TwoFactor
 from ._config import RetryPolicy
-from ._errors import APIConnectionError, APIStatusError, OutcomeUnknownError, YativoError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    ClientClosedError,
+    OutcomeUnknownError,
+    YativoError,
+)
 from ._ratelimit import DEFAULT_MAX_WAIT, Lane, Limiter, MaxWait, Slot
 from ._retry import is_retryable, retrying
-from ._sansio import build_request, carries_limits, error_from_response, parse_rate_limit_headers
+from ._sansio import (
+    build_request,
+    cap_server_limits,
+    carries_limits,
+    error_from_response,
+    is_success,
+    parse_rate_limit_headers,
+    reported_failure,
+)
 from ._transport import Response, Transport
 
 __all__ = ["Call", "ClientStats", "Options", "Outcome", "Pipeline"]
@@ -104,6 +131,13 @@ class Call:
     #: for the message of an `OutcomeUnknownError`
     key_name: str | None = None
     key_id: str | None = None
+    #: statuses that, on a replay after an attempt that may have been processed, mean the
+    #: operation took effect (a revoke replayed after a lost response: 404/409)
+    done_on_replay: frozenset[int] = frozenset()
+    #: a 2xx body may still report failure (doc 000's ``success: false``): check it
+    check_envelope: bool = False
+    #: values in the request the server must not echo back into an error (the API secret)
+    secrets: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -170,6 +204,12 @@ class Pipeline:
         self.tokens = tokens
         self.stats = stats
         self._rng = rng
+        self.closed = False
+        self._running: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
+        #: set when the last running call ends (made by `close()` when it drains)
+        self._drained: asyncio.Event | None = None
+        self._closer: asyncio.Task[Any] | None = None
         #: an optional hook of a provider: the server accepted this token
         self._confirm = getattr(tokens, "confirm", None)
         # A user's static token cannot change: a 401 on it is final, no replay.
@@ -178,25 +218,36 @@ class Pipeline:
     async def run(self, call: Call, options: Options) -> Outcome:
         """Run ``call``: attempts under the retry policy; the response of the last, or its
         error."""
+        if self.closed:
+            raise ClientClosedError("this YativoClient is closed; create a new one")
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         stats = self.stats
         stats.calls += 1
         started = loop.time()
         policy = options.retry
+        if task is not None:
+            self._running.add(task)
         try:
             try:
-                sent = await self._attempt(call, options, 1)
+                sent = await self._attempt(call, options, 1, maybe_done=False)
                 attempts = 1
             except YativoError as first:
                 if not is_retryable(first, policy, idempotent=call.idempotent):
                     raise
+                # Whether an attempt so far may have been processed (its response lost):
+                # a replay's answer is read in that light (step 8).
+                maybe_done = _outcome_unknown(first)
 
                 def before_sleep(state: tenacity.RetryCallState) -> None:
+                    nonlocal maybe_done
+                    failure = _failure(state)
+                    maybe_done = maybe_done or _outcome_unknown(failure)
                     stats.retries += 1
                     _log.debug(
                         "%s %s attempt %d failed (%s); retrying in %.2f s",
                         call.method, call.path, state.attempt_number,
-                        type(_failure(state)).__name__, state.upcoming_sleep,
+                        type(failure).__name__, state.upcoming_sleep,
                     )
 
                 # Tenacity judges attempt 1's failure like any other, then drives the rest.
@@ -208,19 +259,31 @@ class Pipeline:
                         attempts = attempt.retry_state.attempt_number
                         if attempts == 1:
                             raise first
-                        sent = await self._attempt(call, options, attempts)
+                        sent = await self._attempt(call, options, attempts, maybe_done)
         except (APIConnectionError, APIStatusError) as exc:
             stats.failed += 1
             if not call.idempotent and _outcome_unknown(exc):
                 raise _outcome_error(call) from exc
             raise
+        except asyncio.CancelledError:
+            stats.failed += 1
+            if task is not None and task in self._closing:
+                raise self._closed_error(call, task) from None
+            raise
         except BaseException:
             stats.failed += 1
             raise
+        finally:
+            if task is not None:
+                self._running.discard(task)
+                if self._drained is not None and self._running <= {self._closer}:
+                    self._drained.set()
         stats.succeeded += 1
         return Outcome(sent.response, sent.sent_at, attempts, loop.time() - started)
 
-    async def _attempt(self, call: Call, options: Options, number: int) -> _Sent:
+    async def _attempt(
+        self, call: Call, options: Options, number: int, maybe_done: bool
+    ) -> _Sent:
         """One attempt: steps 1-8 of the module docstring."""
         code = call.code
         if number > 1 and call.renew_code is not None:
@@ -232,15 +295,66 @@ class Pipeline:
             self.tokens.invalidate(sent.token)
             self.stats.auth_replays += 1
             sent = await self._send(call, options, number, code)
-        status = sent.response.status
-        if status >= 400:  # 8.
-            response = sent.response
+        response = sent.response  # 8.
+        status = response.status
+        if not is_success(status):
+            if maybe_done and status in call.done_on_replay:
+                _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
+                          call.method, call.path, status)
+                return sent
             raise error_from_response(
-                status, response.headers, response.body, retry_after=sent.retry_after
+                status, response.headers, response.body, retry_after=sent.retry_after,
+                secrets=self._secrets(call, sent.token, code),
             )
+        if call.check_envelope:
+            failure = reported_failure(status, response.headers, response.body)
+            if failure is not None:
+                raise failure
         if sent.token is not None and self._confirm is not None:
             self._confirm(sent.token)
         return sent
+
+    @staticmethod
+    def _secrets(call: Call, token: BearerToken | None, code: str | None) -> tuple[str, ...]:
+        """Rule 3: what this attempt sent that must not come back in an error."""
+        values = list(call.secrets)
+        if token is not None:
+            values.append(token.value.get_secret_value())
+        if code is not None:
+            values.append(code)
+        return tuple(values)
+
+    # -- closing (rule 4) ------------------------------------------------------------------
+
+    async def close(self, *, timeout: float | None = 0.0) -> None:
+        """Start nothing more; let the calls still running finish for up to ``timeout``
+        seconds (``None``: as long as they take), then end them with `ClientClosedError`."""
+        self.closed = True
+        me = self._closer = asyncio.current_task()
+        if (timeout is None or timeout > 0) and self._running - {me}:
+            self._drained = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout)
+        for task in list(self._running):
+            if task is not me and not task.done():
+                self._closing.add(task)
+                task.cancel()
+        # Let each cancelled call reach its handler before the transport goes away.
+        for _ in range(3):
+            if not self._running - {me}:
+                break
+            await asyncio.sleep(0)
+
+    def _closed_error(self, call: Call, task: asyncio.Task[Any]) -> ClientClosedError:
+        self._closing.discard(task)
+        uncancel = getattr(task, "uncancel", None)  # 3.11+: undo the cancel we asked for
+        if uncancel is not None:
+            uncancel()
+        return ClientClosedError(
+            f"the client was closed while {call.method} {call.path} was running"
+            + ("; it may have reached the server" if not call.idempotent else ""),
+            maybe_sent=True,
+        )
 
     async def _send(self, call: Call, options: Options, number: int, code: str | None) -> _Sent:
         """Steps 1-6: token, slot, build, send, release, learn."""
@@ -272,7 +386,7 @@ class Pipeline:
             )
         retry_after = None
         if carries_limits(response.status, response.headers):
-            retry_after = self._learn(response, now)
+            retry_after = self._learn(response, now, options.retry.max_retry_after)
         return _Sent(response, token, sent_at, retry_after)
 
     async def _token_and_slot(
@@ -298,12 +412,20 @@ class Pipeline:
                 return token, slot
             slot.release(sent=False)
 
-    def _learn(self, response: Response, now: float) -> float | None:
-        """Step 6: adopt what the server says about its limits (only ever stricter).
-        Returns the seconds to wait before a retry, when the response says."""
-        headers = response.headers
-        info = parse_rate_limit_headers(headers, now_epoch=time.time())
+    def _learn(self, response: Response, now: float, max_pause: float) -> float | None:
+        """Step 6: adopt what the server says about its limits (only ever stricter, and
+        capped: rule 2). Returns the seconds to wait before a retry, when the response says:
+        as the server said it (finite), so a wait longer than the retry policy allows fails
+        the call at once with that ``retry_after`` instead of sleeping on it."""
         limiter = self.limiter
+        said = parse_rate_limit_headers(response.headers, now_epoch=time.time())
+        info, capped = cap_server_limits(
+            said,
+            max_pause=max_pause,
+            max_period=max((rl.period for rl in limiter.limits), default=86_400.0),
+        )
+        if capped:
+            _log.warning("suspect rate-limit hint from the server: %s", "; ".join(capped))
         if info.policies:
             limiter.adopt(info.policies)
         if info.limit is not None:
@@ -312,10 +434,10 @@ class Pipeline:
             self.stats.server_429s += 1
             pause = info.retry_after if info.retry_after is not None else info.reset_after
             limiter.pause_until(now + (pause if pause is not None else 1.0))
-            return info.retry_after if info.retry_after is not None else info.reset_after
+            return said.retry_after if said.retry_after is not None else said.reset_after
         if info.remaining is not None and info.reset_after is not None:
             limiter.server_budget(info.remaining, now + info.reset_after)
-        return info.retry_after
+        return said.retry_after
 
 
 def _failure(state: tenacity.RetryCallState) -> BaseException | None:
@@ -323,7 +445,7 @@ def _failure(state: tenacity.RetryCallState) -> BaseException | None:
     return outcome.exception() if outcome is not None else None
 
 
-def _outcome_unknown(exc: YativoError) -> bool:
+def _outcome_unknown(exc: BaseException | None) -> bool:
     """Whether a failed non-idempotent call may still have been processed by the server."""
     if isinstance(exc, APIConnectionError):
         return exc.maybe_sent

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from ._converter import decode, decode_key_list, parse_datetime
+from ._errors import ResponseDecodeError
 from ._models import AccessToken, ApiKey, CreatedApiKey, RotatedApiKey
 from ._pipeline import Call, Outcome
-from ._sansio import key_path
+from ._sansio import header_safe, key_path, mask_secrets
 from ._secret import Secret, SecretLike, to_secret
 
 if TYPE_CHECKING:
@@ -30,17 +31,34 @@ async def exchange_token(
 ) -> tuple[AccessToken, float]:
     """``POST {token_path}``: a key pair for a bearer token, and the loop time the request
     left (the token's lifetime counts from then). What the token provider calls."""
+    secret = api_secret.get_secret_value()
     call = Call(
         name="token exchange",
         method="POST",
         path=client.token_path,
-        body={"api_key": api_key, "api_secret": api_secret.get_secret_value()},
+        body={"api_key": api_key, "api_secret": secret},
         auth=False,
         priority=True,
+        secrets=(secret,),
     )
     outcome = await client._pipeline.run(call, client._options)
     response = outcome.response
-    return decode(response.body, AccessToken, status=response.status), outcome.sent_at
+    try:
+        access = decode(response.body, AccessToken, status=response.status)
+    except ResponseDecodeError as exc:
+        raise ResponseDecodeError(
+            mask_secrets(exc.message, call.secrets), status=exc.status,
+            body=None if exc.body is None else mask_secrets(exc.body, call.secrets),
+        ) from None
+    token = access.access_token.get_secret_value()
+    if not token or not header_safe(token):
+        # A token with CR/LF/NUL would be cached and then break every call at send time.
+        raise ResponseDecodeError(
+            "the token endpoint returned an access_token that cannot be sent in a header "
+            "(empty, or control characters)",
+            status=response.status,
+        )
+    return access, outcome.sent_at
 
 
 class ApiKeysResource:
@@ -147,11 +165,18 @@ class ApiKeysResource:
         return rotated
 
     async def revoke(self, key_id: str, *, two_factor_code: str | None = None) -> None:
-        """``POST /apikey/{id}/revoke``: permanent."""
+        """``POST /apikey/{id}/revoke``: permanent.
+
+        Retried like a read: revoking twice does no harm. When an attempt's response was
+        lost and the replay answers 404 or 409 (gone, already revoked), the first attempt
+        did it: the call succeeds. A 2xx whose body reports a failure raises
+        `APIStatusError`: a revoke that did not happen never looks done.
+        """
         path = key_path(key_id, "/revoke")
         code, renew = await self._two_factor(two_factor_code, "revoke")
         await self._run(Call(name="revoke", method="POST", path=path, code=code,
-                             renew_code=renew, key_id=key_id))
+                             renew_code=renew, key_id=key_id,
+                             done_on_replay=frozenset({404, 409}), check_envelope=True))
 
     async def update_permissions(
         self,
@@ -160,7 +185,12 @@ class ApiKeysResource:
         *,
         two_factor_code: str | None = None,
     ) -> None:
-        """``PUT /apikey/{id}/permissions``: replaces the whole set."""
+        """``PUT /apikey/{id}/permissions``: replaces the whole set.
+
+        Retried like a read: setting the same set twice ends in the same state, so a replay
+        after a lost response is safe. A 2xx whose body reports a failure raises
+        `APIStatusError`.
+        """
         path = key_path(key_id, "/permissions")
         perms = _check_permissions(permissions)
         if not perms:
@@ -168,7 +198,7 @@ class ApiKeysResource:
         code, renew = await self._two_factor(two_factor_code, "update_permissions")
         await self._run(Call(name="update_permissions", method="PUT", path=path,
                              body={"permissions": perms}, code=code, renew_code=renew,
-                             key_id=key_id))
+                             key_id=key_id, check_envelope=True))
 
 
 class AuthResource:

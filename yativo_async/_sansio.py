@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -45,14 +46,19 @@ __all__ = [
     "TWO_FACTOR_HEADER",
     "ServerLimits",
     "build_request",
+    "cap_server_limits",
     "carries_limits",
     "encode_json",
     "error_from_response",
     "extract_message",
+    "header_safe",
+    "is_success",
     "key_path",
+    "mask_secrets",
     "parse_rate_limit_headers",
     "parse_retry_after",
     "redact_text",
+    "reported_failure",
     "request_id_from",
     "safe_body",
 ]
@@ -148,12 +154,15 @@ def parse_retry_after(value: str | None, *, now_epoch: float) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when is None:
             return None
-        return max(0.0, when.timestamp() - now_epoch)
-    if seconds != seconds or seconds < 0:  # NaN or negative
+        try:
+            return max(0.0, when.timestamp() - now_epoch)
+        except (OverflowError, ValueError, OSError):
+            return None
+    if not math.isfinite(seconds) or seconds < 0:  # inf, NaN or negative: malformed
         return None
     return seconds
 
@@ -163,7 +172,7 @@ def _reset_seconds(value: str, now_epoch: float) -> float | None:
         number = float(value.strip())
     except ValueError:
         return parse_retry_after(value, now_epoch=now_epoch)
-    if number != number or number < 0:
+    if not math.isfinite(number) or number < 0:
         return None
     if number >= _EPOCH_MS_THRESHOLD:
         return max(0.0, number / 1000.0 - now_epoch)
@@ -240,8 +249,10 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now_epoch: float) ->
             window = params.get("w")
             try:
                 if quota is not None and window is not None:
-                    policies.append(RateLimit(int(quota), float(window)))
-            except ValueError:
+                    period = float(window)
+                    if math.isfinite(period):
+                        policies.append(RateLimit(int(quota), period))
+            except (ValueError, TypeError, OverflowError):
                 continue
 
     current = headers.get("ratelimit")
@@ -277,6 +288,34 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now_epoch: float) ->
         remaining=remaining,
         reset_after=reset_after,
     )
+
+
+def cap_server_limits(
+    info: ServerLimits, *, max_pause: float, max_period: float
+) -> tuple[ServerLimits, list[str]]:
+    """Bound what one response may do to the client: no pause (``Retry-After``, a reset)
+    longer than ``max_pause`` and no window longer than ``max_period`` (the longest one
+    configured). A hint past a bound is suspect (a wrong wall clock, a proxy's garbage):
+    it is capped, and the second value says what was capped, for a warning."""
+    notes: list[str] = []
+    retry_after, reset_after = info.retry_after, info.reset_after
+    if retry_after is not None and retry_after > max_pause:
+        notes.append(f"Retry-After of {retry_after:.0f} s capped at {max_pause:.0f} s")
+        retry_after = max_pause
+    if reset_after is not None and reset_after > max_pause:
+        notes.append(f"a rate-limit reset {reset_after:.0f} s away capped at {max_pause:.0f} s")
+        reset_after = max_pause
+    policies = []
+    for rl in info.policies:
+        if rl.period > max_period:
+            notes.append(f"a {rl.period:.0f} s rate-limit window capped at {max_period:.0f} s")
+            rl = RateLimit(rl.limit, max_period)
+        policies.append(rl)
+    if not notes:
+        return info, notes
+    return attrs.evolve(
+        info, retry_after=retry_after, reset_after=reset_after, policies=tuple(policies)
+    ), notes
 
 
 # --------------------------------------------------------------------------------------
@@ -338,10 +377,10 @@ _TAGS: Final = re.compile(r"<[^>]+>")
 _SPACES: Final = re.compile(r"\s+")
 
 
-def _message_from_json(parsed: Any) -> str | None:
+def _message_from_json(parsed: Any, depth: int = 0) -> str | None:
     if isinstance(parsed, str):
         return parsed
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, dict) or depth > 4:
         return None
     for key in ("message", "error_description", "detail", "error", "errors", "msg"):
         if key not in parsed:
@@ -350,13 +389,31 @@ def _message_from_json(parsed: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
         if isinstance(value, dict):
-            inner = _message_from_json(value)
+            inner = _message_from_json(value, depth + 1)
             if inner:
                 return inner
         if isinstance(value, list) and value:
-            parts = [_message_from_json(v) or str(v) for v in value[:5]]
+            parts = [
+                _message_from_json(v, depth + 1) or _short(v) for v in value[:5]
+            ]
             return "; ".join(p for p in parts if p)
     return None
+
+
+def _short(value: Any) -> str:
+    """A scalar as text; a nested structure is not spelled out."""
+    if isinstance(value, (dict, list)):
+        return ""
+    return str(value)[:200]
+
+
+def _json_or_none(text: str) -> tuple[bool, Any]:
+    """(parsed?, value). Malformed and absurdly nested JSON (a ``RecursionError`` in the
+    parser) are both just "not JSON" here."""
+    try:
+        return True, json.loads(text)
+    except (ValueError, RecursionError):
+        return False, None
 
 
 def extract_message(body: bytes, content_type: str = "") -> str | None:
@@ -365,11 +422,8 @@ def extract_message(body: bytes, content_type: str = "") -> str | None:
     if not text:
         return None
     if text[:1] in "{[\"":
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            pass
-        else:
+        ok, parsed = _json_or_none(text)
+        if ok:
             found = _message_from_json(parsed)
             return redact_text(found)[:500] if found else None
     if "html" in content_type or text[:1] == "<":
@@ -383,26 +437,77 @@ def extract_message(body: bytes, content_type: str = "") -> str | None:
     return redact_text(first_line)[:500]
 
 
+def is_success(status: int) -> bool:
+    """2xx. Anything else is an error: redirects are not followed (the bearer token must
+    not travel to another host), a 304 or a 1xx is not an answer to these requests."""
+    return 200 <= status < 300
+
+
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
     *,
     retry_after: float | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> APIStatusError:
-    """The exception for an error response. ``headers`` must have lower-case names (every
-    transport hands them over so)."""
-    message = extract_message(body, headers.get("content-type", "")) or _STATUS_TEXT.get(
-        status, "error"
-    )
+    """The exception for a response that is not a success. ``headers`` must have
+    lower-case names (every transport hands them over so). ``secrets`` are values the
+    client sent (its token, a 2FA code, the API secret): masked wherever the server echoed
+    them."""
+    if 300 <= status < 400:
+        location = headers.get("location")
+        message = f"unexpected redirect (HTTP {status}); redirects are not followed" + (
+            f" (to {_host_of(location)})" if location else ""
+        )
+    elif status < 200:
+        message = f"unexpected informational status {status}"
+    else:
+        message = extract_message(body, headers.get("content-type", "")) or _STATUS_TEXT.get(
+            status, "error"
+        )
     return _class_for(status)(
-        message,
+        mask_secrets(message, secrets),
         status=status,
         headers=headers,
-        body=safe_body(body) if body else None,
+        body=mask_secrets(safe_body(body), secrets) if body else None,
         request_id=request_id_from(headers),
         retry_after=retry_after,
     )
+
+
+def _host_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0].rsplit("@", 1)[-1][:100] or "a relative URL"
+
+
+_FAILURE_STATUSES: Final = frozenset({"error", "fail", "failed", "failure"})
+
+
+def reported_failure(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError | None:
+    """A 2xx whose body says it failed: doc 000's envelope ``{"success": false, ...}`` or
+    ``{"status": "error", ...}``. Used for operations that return no model (revoke,
+    update_permissions), where nothing else would notice: a revoke that did not happen must
+    never look done."""
+    if b"success" not in body and b"status" not in body:
+        return None
+    ok, parsed = _json_or_none(body.decode("utf-8", errors="replace"))
+    if not ok or not isinstance(parsed, dict):
+        return None
+    state = parsed.get("status")
+    if parsed.get("success") is False or (
+        isinstance(state, str) and state.lower() in _FAILURE_STATUSES
+    ):
+        found = _message_from_json(parsed)
+        message = redact_text(found)[:500] if found else "the server reported a failure"
+        return APIStatusError(
+            f"HTTP {status} but the server reported a failure: {message}",
+            status=status,
+            headers=headers,
+            body=safe_body(body),
+            request_id=request_id_from(headers),
+        )
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -426,27 +531,46 @@ def redact_text(text: str) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
-def _redact_json(value: Any) -> Any:
+#: deeper than this, a body kept on an error is cut ("...")
+_REDACT_DEPTH: Final = 32
+
+
+def _redact_json(value: Any, depth: int = 0) -> Any:
+    if depth > _REDACT_DEPTH and isinstance(value, (dict, list)):
+        return "..."
     if isinstance(value, dict):
         return {
             k: ("***" if isinstance(k, str) and _SECRET_KEYS.search(k) and v is not None
-                else _redact_json(v))
+                else _redact_json(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_redact_json(v) for v in value]
+        return [_redact_json(v, depth + 1) for v in value]
     return value
 
 
 def safe_body(body: bytes) -> str:
     """The body as text for an error: secret fields masked, capped at ``BODY_CAP``."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        redacted = redact_text(text)
-    else:
-        redacted = json.dumps(_redact_json(parsed), ensure_ascii=False)
+    text = body[: BODY_CAP * 16].decode("utf-8", errors="replace")
+    ok, parsed = _json_or_none(text)
+    redacted = json.dumps(_redact_json(parsed), ensure_ascii=False) if ok else redact_text(text)
     if len(redacted) > BODY_CAP:
         return redacted[:BODY_CAP] + "...[truncated]"
     return redacted
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every exact occurrence of a value in ``secrets`` masked."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+_HEADER_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_safe(value: str) -> bool:
+    """Whether ``value`` can travel in an HTTP header as is (no CR, LF, NUL or other
+    control character: a header injection, or an error deep in the HTTP library)."""
+    return not _HEADER_UNSAFE.search(value)
