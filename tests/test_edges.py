@@ -207,3 +207,69 @@ async def test_a_server_budget_above_our_own_free_budget_is_ignored() -> None:
     for _ in range(3):
         (await limiter.acquire()).release()
     assert loop.time() == t0
+
+
+def test_the_limiters_refuse_bad_settings() -> None:
+    with pytest.raises(ValueError, match="at least one RateLimit"):
+        SlidingWindowLimiter([])
+    with pytest.raises(ValueError, match="max_wait"):
+        SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait=-1.0)
+    with pytest.raises(TypeError, match="RateLimit"):
+        SlidingWindowLimiter([(1, 1.0)])  # type: ignore[list-item]
+
+
+@pytest.mark.looptime
+async def test_earliest_start_when_the_server_lowered_the_limit_below_the_slots_in_use() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(4, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for _ in range(4):
+        (await limiter.acquire()).release()  # four stamps, freeing at t0 + 10
+    limiter.adopt([y.RateLimit(2, 10.0)])  # the server says 2: two over the new limit
+    # Two of the four must free before there is room for one more (at t0 + 10), and the
+    # third request from now waits one more round.
+    assert limiter.earliest_start(t0, ahead=0) == pytest.approx(t0 + 10.0)
+    assert limiter.earliest_start(t0, ahead=1) == pytest.approx(t0 + 10.0)
+    assert limiter.earliest_start(t0, ahead=2) == pytest.approx(t0 + 20.0)
+
+
+async def test_the_null_limiter_never_waits_and_reports_nothing() -> None:
+    from yativo_async._ratelimit import NullLimiter
+
+    limiter = NullLimiter()
+    slot = await limiter.acquire(max_wait=0)
+    slot.release()
+    assert limiter.waiting == 0
+    assert limiter.time_waited == 0.0
+    assert limiter.status() == []
+    assert limiter.limits == ()
+
+
+def test_window_status_is_keyword_only() -> None:
+    from yativo_async._ratelimit import WindowStatus
+
+    with pytest.raises(TypeError):
+        WindowStatus(1, 1.0, 0, 0, 1, 0.0)  # type: ignore[misc]
+
+
+# _errors ----------------------------------------------------------------------------------
+
+def test_error_defaults_say_what_may_have_happened() -> None:
+    assert y.APIConnectionError().maybe_sent is True  # unknown: assume it may have left
+    assert y.APITimeoutError().maybe_sent is True
+    assert y.ClientClosedError().maybe_sent is False
+    assert isinstance(y.ClientClosedError(), RuntimeError)
+    limited = y.RateLimitError("slow down")
+    assert limited.status == 429
+    assert limited.from_client is False
+
+
+def test_a_shared_failure_is_cloned_per_waiter() -> None:
+    original = y.ServerError("down", status=503, retry_after=2.0)
+    original.from_token_exchange = True
+    clone = original._clone()
+    assert clone is not original
+    assert type(clone) is y.ServerError
+    assert (clone.status, clone.retry_after, clone.from_token_exchange, clone.args) == (
+        503, 2.0, True, original.args)
+    assert str(clone) == str(original)
