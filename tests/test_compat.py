@@ -15,7 +15,7 @@ from aioresponses.core import RequestMatch
 import yativo_async as y
 from yativo_async.testing import _compat, fix_aioresponses
 
-URL = "http://mocked.invalid/api/apikey/list"
+URL = "https://mocked.invalid/api/apikey/list"
 STREAM_WRITER_REQUIRED = "stream_writer" in ClientResponse.__init__.__code__.co_varnames
 
 
@@ -65,7 +65,7 @@ async def test_custom_response_class_from_a_callback() -> None:
 async def test_the_sdk_default_transport_through_a_custom_response_class() -> None:
     with aioresponses() as mocked:
         mocked.get(URL, payload={"keys": []}, response_class=TaggedResponse)
-        async with y.YativoClient(access_token="t", base_url="http://mocked.invalid/api",
+        async with y.YativoClient(access_token="t", base_url="https://mocked.invalid/api",
                                   rate_limits=[]) as client:
             assert await client.api_keys.list() == []
 
