@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -74,6 +75,19 @@ def invoke(fake: FakeYativo, *args: str, env: dict[str, str] | None = None,
     result = CliRunner().invoke(cli, list(args), env={**fake_env(fake), **(env or {})},
                                 input=input)
     return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's client gives up at the first failure, so a test of how a failure
+    is reported does not wait out the backoff (the policy is tested in test_retry.py)."""
+
+    class Client(y.YativoClient):
+        @classmethod
+        def from_env(cls, **overrides: Any) -> y.YativoClient:
+            return super().from_env(retry=y.RetryPolicy.none(), **overrides)
+
+    monkeypatch.setattr(app, "YativoClient", Client)
 
 
 def routes(fake: FakeYativo) -> list[str | None]:
@@ -464,6 +478,7 @@ def test_version() -> None:
         (("keys", "get", "key_" + "x" * 200), {}, 3),  # a message far wider than 80 columns
     ],
 )
+@pytest.mark.usefixtures("no_retries")
 def test_exit_codes_and_one_line_errors(served_fake: FakeYativo, args: tuple[str, ...],
                                         env: dict[str, str], exit_code: int) -> None:
     code, out, err = invoke(served_fake, *args, env=env)
@@ -487,8 +502,8 @@ def test_click_usage_errors_keep_their_block_on_a_terminal(
     assert result.stderr.startswith("Usage: yativo keys create")
 
 
+@pytest.mark.usefixtures("no_retries")
 def test_rate_limited_exit_code(served_fake: FakeYativo) -> None:
-    served_fake.set_faults(retry_after_rate=0.0)
     served_fake.rate_limits = ()
     served_fake.set_faults("list", error_rate=1.0, error_statuses=(429,))
     code, _, err = invoke(served_fake, "keys", "list")
@@ -546,3 +561,96 @@ def test_missing_cli_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
         cli_module.main()
     assert info.value.code == 2
     assert "pip install 'yativo-async[cli]'" in capsys.readouterr().err
+
+
+# -- piped, run twice, never a secret unless asked -------------------------------------------
+
+
+def test_table_on_a_pipe_is_whole_one_row_per_line(served_fake: FakeYativo) -> None:
+    name = "a rather long production server key name, far wider than eighty columns"
+    scopes = ["transactions:read", "accounts:read", "webhooks:manage"]
+    key = served_fake.add_key(name, scopes)
+    code, out, _ = invoke(served_fake, "keys", "list")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if key.id in line]
+    assert name in row and ", ".join(scopes) in row  # nothing wrapped or cut with "…"
+    assert "…" not in out
+
+
+def test_a_piped_create_run_twice_creates_nothing(served_fake: FakeYativo) -> None:
+    for _ in range(2):
+        code, out, err = invoke(served_fake, "keys", "create", "--name", "twice")
+        assert (code, out) == (2, "")
+    assert served_fake.keys == {}
+    assert routes(served_fake) == []
+
+
+def test_rotate_twice_into_one_secret_file_rotates_once(served_fake: FakeYativo,
+                                                        tmp_path: Path) -> None:
+    key = served_fake.add_key()
+    path = tmp_path / "secret"
+    assert invoke(served_fake, "keys", "rotate", key.id, "--secret-file", str(path))[0] == 0
+    code, _, err = invoke(served_fake, "keys", "rotate", key.id, "--secret-file", str(path))
+    assert code == 2 and "exists" in err
+    assert routes(served_fake).count("rotate") == 1
+    assert path.read_text() == served_fake.keys[key.id].api_secret + "\n"  # still the live one
+
+
+def test_fake_server_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["fake-server", "--port", str(port), "--stop-after",
+                                          "0"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert f"port {port}" in line and "in use" in line and "--port" in line
+
+
+def _secrets_of(fake: FakeYativo) -> set[str]:
+    return {fake.access_token, fake.totp_secret, fake.totp_now(),
+            *(k.api_secret for k in fake.keys.values())}
+
+
+@pytest.mark.usefixtures("no_retries")
+def test_no_secret_in_any_output_unless_asked(served_fake: FakeYativo, tmp_path: Path) -> None:
+    """Every command, plain, --json and --debug, success and failure: no API secret, token
+    or 2FA code (given or made) on stdout or stderr, unless asked for (--json / --show-secret
+    / --reveal on a command that makes one). Each command's output is checked against the
+    secrets that exist after it, old and new."""
+    key = served_fake.add_key("ops", ["read"])
+    pair = {"YATIVO_API_KEY": key.api_key, "YATIVO_API_SECRET": key.api_secret,
+            "YATIVO_ACCESS_TOKEN": ""}
+    given_2fa = served_fake.totp_now()
+    wrong_secret = "yvs_live_" + "w" * 40
+    runs: list[tuple[tuple[str, ...], dict[str, str], str | None]] = [
+        (("keys", "list"), {}, None),
+        (("keys", "get", key.id), {}, None),
+        (("keys", "get", "key_missing", "--debug"), {}, None),
+        (("token",), pair, None),
+        (("token", "--json"), pair, None),
+        (("token", "--debug"), {**pair, "YATIVO_API_SECRET": wrong_secret}, None),
+        (("--api-secret", "-", "token", "--debug"), {**pair, "YATIVO_API_SECRET": ""},
+         wrong_secret + "\n"),
+        (("--access-token", "yat_user_bogus_" + "b" * 20, "keys", "list", "--debug"),
+         {"YATIVO_ACCESS_TOKEN": ""}, None),
+        (("keys", "create", "--name", "f", "--secret-file", str(tmp_path / "a")), {}, None),
+        (("keys", "generate", "--name", "g", "--json", "--secret-file", str(tmp_path / "b")),
+         {}, None),
+        (("keys", "rotate", key.id, "--secret-file", str(tmp_path / "c"), "--2fa", given_2fa),
+         {"YATIVO_TOTP_SECRET": ""}, None),
+        (("keys", "create", "--name", "piped"), {}, None),  # refused: nowhere to show it
+        (("keys", "permissions", key.id, "read", "--2fa", "000000", "--debug"),
+         {"YATIVO_TOTP_SECRET": ""}, None),
+        (("keys", "permissions", key.id, "read", "write"), {}, None),
+        (("keys", "revoke", key.id, "--yes", "--json"), {}, None),
+    ]
+    for args, env, stdin in runs:
+        code, out, err = invoke(served_fake, *args, env=env, input=stdin)
+        leaked = {s for s in _secrets_of(served_fake) | {given_2fa, wrong_secret}
+                  if s in out + err}
+        assert not leaked, (args, code, out, err)
+        assert not re.search(r"eyJ[\w-]{8,}", out + err), args  # no bearer token

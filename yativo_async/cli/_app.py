@@ -13,19 +13,22 @@ Rules of this module:
    in ``ps`` and land in shell history); ``--api-secret -`` and ``--access-token -`` read
    the value from stdin, with a hidden prompt when stdin is a terminal.
 5. The client is used only through the package's public API.
+6. Ctrl-C anywhere (a request in flight, a prompt, stdin being read) exits 130 with one line
+   and no traceback; a request it may have cut short says what to check.
+7. On a pipe, output is whole: tables are as wide as their content (a row stays a line).
 
 Exit codes (``EXIT_CODES``, also in ``yativo --help``):
 
 - 0: ok
 - 1: unexpected error (--debug shows the traceback), or stdout closed early
-- 2: usage: bad arguments or missing credentials; refused before sending
+- 2: usage: bad arguments, no credentials, or nowhere to show a new secret; nothing sent
 - 3: API error: the server refused, or answered with a body not as documented
 - 4: authentication or permission (a wrong 2FA code included)
 - 5: rate limited
 - 6: connection error or timeout
 - 7: outcome unknown: a create, generate or rotate may or may not have happened
-- 8: not confirmed: keys revoke was not confirmed; nothing was sent
-- 130: interrupted (Ctrl-C)
+- 8: not confirmed: keys revoke answered no (or stdin ended); nothing sent
+- 130: interrupted (Ctrl-C, also at a prompt; how fake-server stops)
 """
 
 from __future__ import annotations
@@ -73,14 +76,15 @@ EXIT_UNKNOWN, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED = 7, 8, 130
 EXIT_CODES: Final = (
     (EXIT_OK, "ok"),
     (EXIT_UNEXPECTED, "unexpected error (--debug shows the traceback), or stdout closed early"),
-    (EXIT_USAGE, "usage: bad arguments or missing credentials; refused before sending"),
+    (EXIT_USAGE, "usage: bad arguments, no credentials, or nowhere to show a new secret; "
+                 "nothing sent"),
     (EXIT_API, "API error: the server refused, or answered with a body not as documented"),
     (EXIT_AUTH, "authentication or permission (a wrong 2FA code included)"),
     (EXIT_RATE, "rate limited"),
     (EXIT_CONN, "connection error or timeout"),
     (EXIT_UNKNOWN, "outcome unknown: a create, generate or rotate may or may not have happened"),
-    (EXIT_NOT_CONFIRMED, "not confirmed: keys revoke was not confirmed; nothing was sent"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+    (EXIT_NOT_CONFIRMED, "not confirmed: keys revoke answered no (or stdin ended); nothing sent"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, also at a prompt; how fake-server stops)"),
 )
 
 # The first matching row gives the exit code of an error raised by the client.
@@ -108,6 +112,9 @@ _EPILOG = "\n".join(
         *(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES),
     ]
 )
+
+
+_PIPE_WIDTH: Final = 100_000
 
 
 def _interactive() -> bool:
@@ -138,7 +145,10 @@ class Ctx:
         self.access_token = access_token
         self.json = json_output
         self.debug = debug
-        self.out = Console(highlight=False, soft_wrap=True)
+        # On a pipe (| grep, | tee log) a table is as wide as its content: rich would
+        # otherwise wrap and cut cells at 80 columns, and a row would no longer be a line.
+        self.out = Console(highlight=False, soft_wrap=True,
+                           width=None if _stdout_tty() else _PIPE_WIDTH)
         self._given_secrets: list[str] = []  # masked in every message (rule 2)
 
     # -- inputs, all resolved before anything is sent ------------------------------------
@@ -292,8 +302,27 @@ def secret_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, seen directly or through click's ``Abort`` at a prompt (which hides it)."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, click.Abort) and isinstance(exc.__context__, KeyboardInterrupt))
+
+
 class YativoGroup(click.Group):
-    """Rule 3 for click's own errors too; ``Abort`` (Ctrl-C at a prompt) exits 130."""
+    """Rule 3 for click's own errors too; rule 6 for Ctrl-C wherever it lands."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, click.Abort) as exc:
+            # Here, not in main(): click's main() would print a blank line first.
+            if not _interrupted(exc):
+                raise  # end of input at a prompt: main() reports it
+            c = ctx.find_object(Ctx)
+            if c is None:
+                click.echo("error: interrupted", err=True)
+                raise SystemExit(EXIT_INTERRUPTED) from None
+            c.fail("interrupted", EXIT_INTERRUPTED)
 
     def main(
         self,
@@ -553,7 +582,8 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
         _deliver(c, where, sink, rotated, "Rotated API key")
 
 
-@keys.command("revoke", epilog="Exit code 8 when not confirmed (nothing is sent).")
+@keys.command("revoke", epilog="Exit code 8 when not confirmed, 130 on Ctrl-C at the question; "
+                                "nothing is sent in either case.")
 @common
 @click.argument("key_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
@@ -564,8 +594,10 @@ def keys_revoke(c: Ctx, key_id: str, yes: bool, two_factor: str | None) -> None:
     if not yes:
         try:
             confirmed = click.confirm(f"Revoke {key_id} permanently?", err=True)
-        except click.Abort:  # end of input or Ctrl-C at the prompt
-            confirmed = False
+        except click.Abort as exc:
+            if _interrupted(exc):  # Ctrl-C: 130 as everywhere (rule 6), not 8
+                c.fail(f"interrupted: {key_id} not revoked", EXIT_INTERRUPTED)
+            confirmed = False  # end of input: nobody said yes
         if not confirmed:
             c.fail(f"{key_id} not revoked: not confirmed (scripts pass --yes)",
                    EXIT_NOT_CONFIRMED)
@@ -619,7 +651,7 @@ def token(c: Ctx, reveal: bool) -> None:
 @pass_ctx
 def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
                 no_limits: bool) -> None:
-    """Serve FakeYativo on 127.0.0.1 for local development."""
+    """Serve a fake Yativo API on 127.0.0.1 for local development (Ctrl-C stops it)."""
     from ..testing import FakeYativo
 
     async def serve() -> None:
@@ -640,8 +672,14 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
             else:
                 await asyncio.sleep(stop_after)
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(serve())
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)  # the way to stop it: no error line (rule 6)
+    except OSError as exc:  # the bind: in use, or a privileged port
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        c.fail(f"port {port} on 127.0.0.1 {why}; choose another --port (0 picks a free one)",
+               EXIT_USAGE)
 
 
 @cli.command()
@@ -653,7 +691,7 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
 @click.option("--seed", type=int, default=1)
 @pass_ctx
 def demo(c: Ctx, calls: int, concurrency: int, faults: bool, seed: int) -> None:
-    """Run a batch through one client against FakeYativo on a loopback port."""
+    """Run a batch through one client against a fake Yativo API on a loopback port."""
     from ._demo import render, run_demo
 
     stats = c.run(lambda: run_demo(calls=calls, concurrency=concurrency, faults=faults,
