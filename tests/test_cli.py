@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import json
 import os
 import re
@@ -654,3 +655,26 @@ def test_no_secret_in_any_output_unless_asked(served_fake: FakeYativo, tmp_path:
                   if s in out + err}
         assert not leaked, (args, code, out, err)
         assert not re.search(r"eyJ[\w-]{8,}", out + err), args  # no bearer token
+
+
+class _CtrlCOnRead(io.RawIOBase):
+    """stdin on which the reader is interrupted, as by Ctrl-C while waiting for a line."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("json_errors", [False, True])
+def test_ctrl_c_while_reading_a_secret_from_stdin_exits_130(served_fake: FakeYativo,
+                                                            json_errors: bool) -> None:
+    args = ["--access-token", "-", "keys", "list", *(["--json"] if json_errors else [])]
+    result = CliRunner().invoke(cli, args, env={**fake_env(served_fake),
+                                                "YATIVO_ACCESS_TOKEN": ""},
+                                input=io.BufferedReader(_CtrlCOnRead()))
+    assert result.exit_code == 130
+    (line,) = result.stderr.splitlines()  # click's own handler would add a blank line
+    assert "interrupted" in line
+    assert routes(served_fake) == []

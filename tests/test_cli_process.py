@@ -5,6 +5,7 @@ key's secret goes, a closed pipe, Ctrl-C, and a command run twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -28,16 +29,18 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes, pt
 
 
 class HeldFake(FakeYativo):
-    """Holds every ``create`` request until released; says when one has arrived."""
+    """Holds every request to ``held`` (a path ending) until released; says when one has
+    arrived, so a test interrupts a request that is surely in flight, without a sleep."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.held = "/apikey/create"
         self.arrived = threading.Event()
         self.release = threading.Event()
 
     async def handle(self, method: str, path: str, headers: Mapping[str, str],
                      body: bytes) -> tuple[int, dict[str, str], bytes, float]:
-        if path.endswith("/apikey/create"):
+        if path.endswith(self.held):
             self.arrived.set()
             await asyncio.to_thread(self.release.wait, 60)
         return await super().handle(method, path, headers, body)
@@ -69,16 +72,21 @@ def run(fake: FakeYativo, *args: str, stdout: int = subprocess.PIPE,
                           check=False)
 
 
-def test_piped_create_without_a_way_to_the_secret_creates_nothing(
-        served_fake: FakeYativo) -> None:
-    result = run(served_fake, "keys", "create", "--name", "piped")
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert served_fake.keys == {} and served_fake.keys_created == 0
-    assert routes(served_fake) == []  # the request was never sent
-    (line,) = result.stderr.splitlines()
-    assert "--json" in line and "--show-secret" in line and "--secret-file" in line
-    assert "rerun" not in line.lower()
+@pytest.mark.parametrize("args", [("keys", "create", "--name", "piped"), ("keys", "rotate", "KEY")])
+def test_piped_without_a_way_to_the_secret_run_twice_changes_nothing(
+        served_fake: FakeYativo, args: tuple[str, ...]) -> None:
+    key = served_fake.add_key()
+    secret = key.api_secret
+    for _ in range(2):  # as a script retried by hand or by CI would
+        result = run(served_fake, *(key.id if a == "KEY" else a for a in args))
+        assert result.returncode == 2
+        assert result.stdout == ""
+        (line,) = result.stderr.splitlines()
+        assert "--json" in line and "--show-secret" in line and "--secret-file" in line
+        assert "rerun" not in line.lower()
+    assert list(served_fake.keys) == [key.id] and served_fake.keys_created == 0
+    assert served_fake.keys[key.id].api_secret == secret  # not rotated either
+    assert routes(served_fake) == []  # no request was ever sent
 
 
 def test_piped_create_with_json_leaves_the_secret_readable(served_fake: FakeYativo) -> None:
@@ -226,3 +234,171 @@ def test_version_and_one_line_errors(served_fake: FakeYativo) -> None:
     result = run(served_fake, "keys", "get", "key_" + "x" * 300)
     assert result.returncode == 3
     assert len(result.stderr.splitlines()) == 1
+
+
+# -- Ctrl-C wherever it lands: exit 130, one line, no traceback ------------------------------
+
+
+@pytest.mark.parametrize("json_errors", [False, True])
+def test_ctrl_c_during_a_request_exits_130_in_one_line(served_fake: HeldFake,
+                                                       json_errors: bool) -> None:
+    served_fake.held = "/apikey/list"
+    served_fake.release.clear()
+    args = ("keys", "list", "--json") if json_errors else ("keys", "list")
+    proc = subprocess.Popen(command(*args), cwd=ROOT, env=environment(served_fake),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert served_fake.arrived.wait(60)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        served_fake.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert out == ""
+    (line,) = err.splitlines()
+    if json_errors:
+        assert json.loads(line) == {"error": "usage", "message": "interrupted",
+                                    "exit_code": 130}
+    else:
+        assert line == "error: interrupted"
+
+
+class Terminal:
+    """The command with stdin and stderr on a pseudo-terminal (a person at a prompt) and
+    stdout a pipe. It runs in a session of its own, so it has no controlling terminal and
+    its hidden prompts use this one rather than the terminal running the tests."""
+
+    def __init__(self, fake: FakeYativo, *args: str) -> None:
+        import pty
+
+        self.controller, terminal = pty.openpty()
+        self.proc = subprocess.Popen(command(*args), cwd=ROOT, env=environment(fake),
+                                     stdin=terminal, stderr=terminal, stdout=subprocess.PIPE,
+                                     start_new_session=True)
+        os.close(terminal)
+        self.seen = b""
+
+    def expect(self, text: str, timeout: float = 60) -> None:
+        """Read the terminal until ``text`` has appeared (a deadline, not a guess)."""
+        import select
+
+        while text.encode() not in self.seen:
+            ready, _, _ = select.select([self.controller], [], [], timeout)
+            assert ready, f"no {text!r} on the terminal; saw {self.seen!r}"
+            try:
+                chunk = os.read(self.controller, 4096)
+            except OSError:  # EIO: the command closed the terminal
+                chunk = b""
+            assert chunk, f"terminal closed before {text!r}; saw {self.seen!r}"
+            self.seen += chunk
+
+    def type(self, text: str) -> None:
+        os.write(self.controller, text.encode())
+
+    def interrupt(self) -> None:
+        """Ctrl-C at the prompt on the terminal.
+
+        A SIGINT that lands between writing the prompt and entering read() is noted and then
+        read() blocks on (as in any C program), so first wait until the process sleeps: once
+        its prompt is out, the only place it can sleep is that read (a state, polled, with a
+        deadline; Linux's /proc)."""
+        import time
+
+        stat_file = Path(f"/proc/{self.proc.pid}/stat")
+        if not stat_file.exists():
+            pytest.skip("needs /proc to see the command waiting at its prompt")
+        deadline = time.monotonic() + 60
+        # The state is the field after the command name in parentheses.
+        while stat_file.read_text().rpartition(")")[2].split()[0] != "S":
+            assert time.monotonic() < deadline, "the command never waited at its prompt"
+            time.sleep(0.001)
+        self.proc.send_signal(signal.SIGINT)
+
+    def finish(self) -> tuple[int, bytes]:
+        """Wait for the exit; the rest of the terminal output is in ``seen``."""
+        stdout, _ = self.proc.communicate(timeout=60)
+        while True:
+            try:
+                chunk = os.read(self.controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.seen += chunk
+        os.close(self.controller)
+        return self.proc.returncode, stdout
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        with contextlib.suppress(OSError):
+            os.close(self.controller)
+
+
+def test_secret_typed_at_the_hidden_prompt_is_never_echoed(served_fake: FakeYativo) -> None:
+    key = served_fake.add_key()
+    with Terminal(served_fake, "--api-key", key.api_key, "--api-secret", "-",
+                  "token", "--json") as term:
+        term.expect("API secret: ")  # the space comes once echo is off
+        term.type(key.api_secret + "\n")
+        code, stdout = term.finish()
+    assert code == 0, term.seen
+    assert json.loads(stdout)["expires_in"] == 3600
+    assert key.api_secret.encode() not in term.seen + stdout
+
+
+def test_ctrl_c_at_the_secret_prompt_exits_130(served_fake: FakeYativo) -> None:
+    with Terminal(served_fake, "--api-key", "yvk_live_x", "--api-secret", "-", "token") as term:
+        term.expect("API secret: ")
+        term.interrupt()
+        code, stdout = term.finish()
+    assert code == 130
+    assert b"error: interrupted" in term.seen
+    assert b"Traceback" not in term.seen
+    assert routes(served_fake) == []
+
+
+@pytest.mark.parametrize(("answer", "exit_code"), [("n\n", 8), (None, 130)],
+                         ids=["no", "ctrl-c"])
+def test_revoke_answered_no_or_interrupted_sends_nothing(served_fake: FakeYativo,
+                                                         answer: str | None,
+                                                         exit_code: int) -> None:
+    key = served_fake.add_key()
+    with Terminal(served_fake, "keys", "revoke", key.id) as term:
+        term.expect(f"Revoke {key.id} permanently? [y/N]: ")
+        if answer is None:
+            term.interrupt()
+        else:
+            term.type(answer)
+        code, _ = term.finish()
+    assert code == exit_code, term.seen
+    assert b"Traceback" not in term.seen
+    assert b"not revoked" in term.seen
+    assert served_fake.keys[key.id].status == "active"
+    assert routes(served_fake) == []
+
+
+def test_ctrl_c_stops_fake_server_with_130_and_no_traceback() -> None:
+    proc = subprocess.Popen(command("fake-server", "--port", "0", "--json"), cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # serving
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert err == ""
