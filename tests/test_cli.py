@@ -678,3 +678,10 @@ def test_ctrl_c_while_reading_a_secret_from_stdin_exits_130(served_fake: FakeYat
     (line,) = result.stderr.splitlines()  # click's own handler would add a blank line
     assert "interrupted" in line
     assert routes(served_fake) == []
+
+
+def test_readme_lists_the_exit_codes_the_command_uses() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert documented == {code for code, _ in app.EXIT_CODES}

@@ -517,7 +517,7 @@ _MAY_HAVE_CREATED = ("the key may have been created; check yativo keys list befo
 
 @keys.command("create")
 @common
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="A name for the key.")
 @click.option("--permission", "permissions", multiple=True, metavar="PERMISSION",
               help=f"{', '.join(sorted(COARSE_PERMISSIONS))} (repeat).")
 @click.option("--expires-in-days", type=int, metavar="DAYS")
@@ -540,7 +540,7 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days
 
 @keys.command("generate")
 @common
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="A name for the key.")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
               help=f"{', '.join(sorted(SCOPED_PERMISSIONS))} (repeat; default: all).")
 @click.option("--expires-at", metavar="WHEN", help="ISO 8601 timestamp.")
@@ -590,7 +590,7 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
 @two_factor_option(required=True)
 @pass_ctx
 def keys_revoke(c: Ctx, key_id: str, yes: bool, two_factor: str | None) -> None:
-    """Revoke a key, permanently (needs a 2FA code)."""
+    """Revoke a key, permanently (needs a 2FA code). Asks first, unless --yes."""
     if not yes:
         try:
             confirmed = click.confirm(f"Revoke {key_id} permanently?", err=True)
@@ -617,7 +617,8 @@ def keys_revoke(c: Ctx, key_id: str, yes: bool, two_factor: str | None) -> None:
 @pass_ctx
 def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...],
                      two_factor: str | None) -> None:
-    """Replace a key's permissions (needs a 2FA code)."""
+    """Replace a key's permissions with PERMISSIONS (needs a 2FA code): read, write,
+    transactions, webhooks, or scopes such as transactions:read."""
     code = c.two_factor_code(two_factor, "keys permissions", required=True)
     c.call(lambda client: client.api_keys.update_permissions(
         key_id, list(permissions), two_factor_code=code))
