@@ -685,3 +685,29 @@ def test_readme_lists_the_exit_codes_the_command_uses() -> None:
     section = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
     assert documented == {code for code, _ in app.EXIT_CODES}
+
+
+def test_given_secrets_are_masked_in_messages_and_short_values_are_left_alone() -> None:
+    c = app.Ctx(base_url=None, api_key=None, api_secret=None, access_token=None,
+                json_output=False, debug=False)
+    c._remember("yvs_live_" + "s" * 20)
+    c._remember("123456")
+    c._remember("x")
+    assert (c._mask("secret yvs_live_" + "s" * 20 + ", code 123456, base_url http://x.example")
+            == "secret ***, code ***, base_url http://x.example")
+
+
+def test_a_secret_file_whose_writing_fails_is_removed(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from yativo_async.cli import _secret_out
+
+    def io_error(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    path = tmp_path / "secret"
+    sink = SecretFile(str(path))
+    sink.create()
+    monkeypatch.setattr(_secret_out.os, "fsync", io_error)
+    with pytest.raises(OSError):
+        sink.write("yvs_live_" + "s" * 20)
+    assert not path.exists()  # a partial secret is no secret, and would block the next try

@@ -115,6 +115,7 @@ _EPILOG = "\n".join(
 
 
 _PIPE_WIDTH: Final = 100_000
+_MASK_MIN: Final = 6
 
 
 def _interactive() -> bool:
@@ -154,7 +155,9 @@ class Ctx:
     # -- inputs, all resolved before anything is sent ------------------------------------
 
     def _remember(self, value: str) -> str:
-        if value:
+        # A 2FA code has 6 digits; a shorter value is no secret worth the damage of
+        # masking it (a token "x" would turn every "x" of a message into "***").
+        if len(value) >= _MASK_MIN:
             self._given_secrets.append(value)
         return value
 

@@ -14,7 +14,9 @@ rotates again). So:
    (whatever the umask). An existing file is never overwritten: it may hold the secret of
    another key, or this key's secret from before a rotation, and a command run twice must
    not destroy the first run's secret. A path that cannot be created is refused up front.
-   If the request fails or is interrupted, the (still empty) file is removed again.
+   If the request fails or is interrupted, the (still empty) file is removed again, and so
+   is a file whose writing failed (a full disk): neither holds a secret, and either would
+   block the next try.
 3. The file holds the secret alone, on one line (``YATIVO_API_SECRET=$(cat PATH)``); the key
    id and the API key are on stdout, which are not secret.
 """
@@ -96,7 +98,8 @@ class SecretFile:
         self._fd = fd
 
     def write(self, secret: str) -> None:
-        """Write the secret, flush it to disk, close. Raises `OSError` (a full disk)."""
+        """Write the secret, flush it to disk, close. Raises `OSError` (a full disk), after
+        removing the partial file: it holds no usable secret and would block the next try."""
         fd, self._fd = self._fd, None
         if fd is None:
             raise RuntimeError("SecretFile.write() before create()")
@@ -105,6 +108,9 @@ class SecretFile:
             while data:
                 data = data[os.write(fd, data):]
             os.fsync(fd)
+        except OSError:
+            self._remove_if_ours(fd, only_empty=False)
+            raise
         finally:
             os.close(fd)
 
@@ -114,11 +120,16 @@ class SecretFile:
         if fd is None:
             return
         try:
+            self._remove_if_ours(fd, only_empty=True)
+        finally:
+            os.close(fd)
+
+    def _remove_if_ours(self, fd: int, *, only_empty: bool) -> None:
+        try:
             made = os.fstat(fd)
             there = os.stat(self.path)
-            if (made.st_dev, made.st_ino) == (there.st_dev, there.st_ino) and not made.st_size:
+            if (made.st_dev, made.st_ino) == (there.st_dev, there.st_ino) and not (
+                    only_empty and made.st_size):
                 os.unlink(self.path)
         except OSError:
             pass  # gone or replaced meanwhile: not ours to remove
-        finally:
-            os.close(fd)
