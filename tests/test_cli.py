@@ -711,3 +711,9 @@ def test_a_secret_file_whose_writing_fails_is_removed(tmp_path: Path,
     with pytest.raises(OSError):
         sink.write("yvs_live_" + "s" * 20)
     assert not path.exists()  # a partial secret is no secret, and would block the next try
+
+
+def test_demo_on_a_pipe_prints_the_table_and_no_progress_residue() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--calls", "20", "--no-faults"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "What the SDK did"

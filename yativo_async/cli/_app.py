@@ -699,7 +699,8 @@ def demo(c: Ctx, calls: int, concurrency: int, faults: bool, seed: int) -> None:
     from ._demo import render, run_demo
 
     stats = c.run(lambda: run_demo(calls=calls, concurrency=concurrency, faults=faults,
-                                   seed=seed, progress=not c.json, console=c.out))
+                                   seed=seed, progress=not c.json and _stdout_tty(),
+                                   console=c.out))
     if c.json:
         click.echo(json.dumps(stats, sort_keys=True))
     else:
