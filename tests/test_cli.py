@@ -717,3 +717,14 @@ def test_demo_on_a_pipe_prints_the_table_and_no_progress_residue() -> None:
     result = CliRunner().invoke(cli, ["demo", "--calls", "20", "--no-faults"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "What the SDK did"
+
+
+def test_access_token_flag_wins_over_a_key_pair_in_the_environment(
+        served_fake: FakeYativo) -> None:
+    env = {"YATIVO_API_KEY": "yvk_live_env", "YATIVO_API_SECRET": "yvs_live_env_secret",
+           "YATIVO_ACCESS_TOKEN": ""}
+    code, out, err = invoke(served_fake, "--access-token", "-", "keys", "list", "--json",
+                            env=env, input=served_fake.access_token + "\n")
+    assert code == 0, err
+    assert json.loads(out) == []
+    assert "token" not in routes(served_fake)  # the user's token, no exchange of the pair

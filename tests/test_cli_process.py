@@ -261,7 +261,7 @@ def test_ctrl_c_during_a_request_exits_130_in_one_line(served_fake: HeldFake,
     assert out == ""
     (line,) = err.splitlines()
     if json_errors:
-        assert json.loads(line) == {"error": "usage", "message": "interrupted",
+        assert json.loads(line) == {"error": "interrupted", "message": "interrupted",
                                     "exit_code": 130}
     else:
         assert line == "error: interrupted"

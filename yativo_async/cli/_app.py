@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
@@ -86,6 +87,9 @@ EXIT_CODES: Final = (
     (EXIT_NOT_CONFIRMED, "not confirmed: keys revoke answered no (or stdin ended); nothing sent"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C, also at a prompt; how fake-server stops)"),
 )
+
+# ``"error"`` of a JSON error that is not an exception of the client.
+_JSON_KINDS: Final = {EXIT_NOT_CONFIRMED: "not_confirmed", EXIT_INTERRUPTED: "interrupted"}
 
 # The first matching row gives the exit code of an error raised by the client.
 _ERROR_EXITS: Final[Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], int]]] = (
@@ -233,8 +237,8 @@ class Ctx:
         """Rule 3: one line on stderr, then exit with ``code``."""
         text = _one_line(self._mask(message))
         if self.json:
-            click.echo(json.dumps({"error": kind or "usage", "message": text,
-                                   "exit_code": code}), err=True)
+            click.echo(json.dumps({"error": kind or _JSON_KINDS.get(code, "usage"),
+                                   "message": text, "exit_code": code}), err=True)
         else:
             click.echo(f"error: {kind}: {text}" if kind else f"error: {text}", err=True)
         raise SystemExit(code)
@@ -375,6 +379,12 @@ def cli(ctx: click.Context, /, *, base_url: str | None, api_key: str | None,
         api_secret: str | None, access_token: str | None, json_output: bool,
         debug: bool) -> None:
     """Manage Yativo API keys, and see the SDK at work (yativo demo)."""
+    if (ctx.get_parameter_source("access_token") is ParameterSource.COMMANDLINE
+            and ParameterSource.COMMANDLINE not in (ctx.get_parameter_source("api_key"),
+                                                    ctx.get_parameter_source("api_secret"))):
+        # --access-token on the command line wins over a key pair in the environment
+        # (which would otherwise win, as in from_env(), and --access-token - never be read).
+        api_key = api_secret = None
     ctx.obj = Ctx(base_url=base_url, api_key=api_key, api_secret=api_secret,
                   access_token=access_token, json_output=json_output, debug=debug)
 
