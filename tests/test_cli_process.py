@@ -299,13 +299,13 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.controller, text.encode())
 
-    def interrupt(self) -> None:
-        """Ctrl-C at the prompt on the terminal.
+    def wait_reading(self) -> None:
+        """Wait until the command, its prompt out, waits in read() for the answer.
 
-        A SIGINT that lands between writing the prompt and entering read() is noted and then
-        read() blocks on (as in any C program), so first wait until the process sleeps: once
-        its prompt is out, the only place it can sleep is that read (a state, polled, with a
-        deadline; Linux's /proc)."""
+        Only then is echo surely off for a hidden prompt, and a SIGINT surely interrupts the
+        read (one landing between the prompt and read() is noted, then read() blocks on, as
+        in any C program). Once the prompt is out, the only place it can sleep is that read:
+        a state, polled with a deadline (Linux's /proc)."""
         import time
 
         stat_file = Path(f"/proc/{self.proc.pid}/stat")
@@ -316,6 +316,10 @@ class Terminal:
         while stat_file.read_text().rpartition(")")[2].split()[0] != "S":
             assert time.monotonic() < deadline, "the command never waited at its prompt"
             time.sleep(0.001)
+
+    def interrupt(self) -> None:
+        """Ctrl-C at the prompt on the terminal."""
+        self.wait_reading()
         self.proc.send_signal(signal.SIGINT)
 
     def finish(self) -> tuple[int, bytes]:
@@ -347,7 +351,8 @@ def test_secret_typed_at_the_hidden_prompt_is_never_echoed(served_fake: FakeYati
     key = served_fake.add_key()
     with Terminal(served_fake, "--api-key", key.api_key, "--api-secret", "-",
                   "token", "--json") as term:
-        term.expect("API secret: ")  # the space comes once echo is off
+        term.expect("API secret:")
+        term.wait_reading()  # echo is off by then
         term.type(key.api_secret + "\n")
         code, stdout = term.finish()
     assert code == 0, term.seen
@@ -357,7 +362,7 @@ def test_secret_typed_at_the_hidden_prompt_is_never_echoed(served_fake: FakeYati
 
 def test_ctrl_c_at_the_secret_prompt_exits_130(served_fake: FakeYativo) -> None:
     with Terminal(served_fake, "--api-key", "yvk_live_x", "--api-secret", "-", "token") as term:
-        term.expect("API secret: ")
+        term.expect("API secret:")
         term.interrupt()
         code, stdout = term.finish()
     assert code == 130
@@ -373,10 +378,11 @@ def test_revoke_answered_no_or_interrupted_sends_nothing(served_fake: FakeYativo
                                                          exit_code: int) -> None:
     key = served_fake.add_key()
     with Terminal(served_fake, "keys", "revoke", key.id) as term:
-        term.expect(f"Revoke {key.id} permanently? [y/N]: ")
+        term.expect(f"Revoke {key.id} permanently? [y/N]:")
         if answer is None:
             term.interrupt()
         else:
+            term.wait_reading()
             term.type(answer)
         code, _ = term.finish()
     assert code == exit_code, term.seen
