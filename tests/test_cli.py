@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import inspect
 import io
 import json
 import os
@@ -31,6 +32,13 @@ from yativo_async.cli import _app as app
 from yativo_async.cli._app import cli
 from yativo_async.cli._secret_out import SecretFile
 from yativo_async.testing import FakeYativo
+
+
+def runner() -> CliRunner:
+    """stdout and stderr apart: the default from click 8.2, ``mix_stderr=False`` before."""
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
+    return CliRunner()
 
 
 @contextlib.contextmanager
@@ -73,7 +81,7 @@ def fake_env(fake: FakeYativo) -> dict[str, str]:
 
 def invoke(fake: FakeYativo, *args: str, env: dict[str, str] | None = None,
            input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env={**fake_env(fake), **(env or {})},
+    result = runner().invoke(cli, list(args), env={**fake_env(fake), **(env or {})},
                                 input=input)
     return result.exit_code, result.stdout, result.stderr
 
@@ -318,13 +326,13 @@ def test_generate_sends_a_2fa_code_only_when_given(served_fake: FakeYativo) -> N
 
 
 def test_2fa_option_only_on_commands_that_use_it() -> None:
-    runner = CliRunner()
+    cli_runner = runner()
     with_2fa = {"create", "generate", "rotate", "revoke", "permissions"}
     for name, command in app.keys.commands.items():
         assert ("--2fa" in command.get_help(click.Context(command))) == (name in with_2fa), name
     for args in (["--2fa", "123456", "keys", "list"], ["keys", "list", "--2fa", "123456"],
                  ["token", "--2fa", "123456"]):
-        result = runner.invoke(cli, args)
+        result = cli_runner.invoke(cli, args)
         assert result.exit_code == 2
         assert re.search(r"No such option:? '?--2fa", result.stderr), result.stderr
 
@@ -419,7 +427,7 @@ def test_api_secret_prompted_hidden_on_a_terminal(served_fake: FakeYativo,
 
 
 def test_no_credentials_is_a_usage_error_naming_the_variables() -> None:
-    result = CliRunner().invoke(cli, ["keys", "list"], env={
+    result = runner().invoke(cli, ["keys", "list"], env={
         "YATIVO_ACCESS_TOKEN": "", "YATIVO_API_KEY": "", "YATIVO_API_SECRET": ""})
     assert result.exit_code == 2
     assert "YATIVO_ACCESS_TOKEN" in result.stderr and "YATIVO_API_KEY" in result.stderr
@@ -462,7 +470,7 @@ def test_exit_codes_are_documented_in_help_and_docstring() -> None:
 
 
 def test_version() -> None:
-    result = CliRunner().invoke(cli, ["--version"])
+    result = runner().invoke(cli, ["--version"])
     assert (result.exit_code, result.stdout) == (0, f"yativo {y.__version__}\n")
 
 
@@ -498,7 +506,7 @@ def test_errors_are_one_json_object_with_json(served_fake: FakeYativo) -> None:
 def test_click_usage_errors_keep_their_block_on_a_terminal(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app, "_stderr_tty", lambda: True)
-    result = CliRunner().invoke(cli, ["keys", "create"])
+    result = runner().invoke(cli, ["keys", "create"])
     assert result.exit_code == 2
     assert result.stderr.startswith("Usage: yativo keys create")
 
@@ -518,7 +526,7 @@ def test_debug_shows_traceback(served_fake: FakeYativo) -> None:
 
 
 def test_demo_end_to_end() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--calls", "50", "--json"])
+    result = runner().invoke(cli, ["demo", "--calls", "50", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
     assert stats["calls"] == 50
@@ -605,7 +613,7 @@ def test_fake_server_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(cli, ["fake-server", "--port", str(port), "--stop-after",
+        result = runner().invoke(cli, ["fake-server", "--port", str(port), "--stop-after",
                                           "0"])
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
@@ -672,7 +680,7 @@ class _CtrlCOnRead(io.RawIOBase):
 def test_ctrl_c_while_reading_a_secret_from_stdin_exits_130(served_fake: FakeYativo,
                                                             json_errors: bool) -> None:
     args = ["--access-token", "-", "keys", "list", *(["--json"] if json_errors else [])]
-    result = CliRunner().invoke(cli, args, env={**fake_env(served_fake),
+    result = runner().invoke(cli, args, env={**fake_env(served_fake),
                                                 "YATIVO_ACCESS_TOKEN": ""},
                                 input=io.BufferedReader(_CtrlCOnRead()))
     assert result.exit_code == 130
@@ -700,22 +708,20 @@ def test_given_secrets_are_masked_in_messages_and_short_values_are_left_alone() 
 
 def test_a_secret_file_whose_writing_fails_is_removed(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from yativo_async.cli import _secret_out
-
     def io_error(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     path = tmp_path / "secret"
     sink = SecretFile(str(path))
     sink.create()
-    monkeypatch.setattr(_secret_out.os, "fsync", io_error)
+    monkeypatch.setattr(os, "fsync", io_error)  # as _secret_out sees it
     with pytest.raises(OSError):
         sink.write("yvs_live_" + "s" * 20)
     assert not path.exists()  # a partial secret is no secret, and would block the next try
 
 
 def test_demo_on_a_pipe_prints_the_table_and_no_progress_residue() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--calls", "20", "--no-faults"])
+    result = runner().invoke(cli, ["demo", "--calls", "20", "--no-faults"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "What the SDK did"
 

@@ -50,8 +50,8 @@ class HeldFake(FakeYativo):
 def served_fake() -> Iterator[HeldFake]:
     fake = HeldFake()
     fake.release.set()  # not held unless a test clears it
-    with serve_in_thread(fake) as served:
-        yield served
+    with serve_in_thread(fake):
+        yield fake
 
 
 def command(*args: str) -> list[str]:
