@@ -302,6 +302,21 @@ async def test_an_expired_server_cap_does_not_tighten_the_next_one() -> None:
     assert loop.time() == t1
 
 
+@pytest.mark.looptime
+async def test_max_wait_sees_the_servers_cap() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limiter.server_budget(1, t0 + 10.0)
+    (await limiter.acquire()).release()  # the one the server still allows
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire(max_wait=5.0)
+    assert loop.time() == t0  # known at once: the cap holds until t0 + 10
+    assert info.value.retry_after == pytest.approx(10.0)
+    (await limiter.acquire(max_wait=10.0)).release()
+    assert loop.time() - t0 == pytest.approx(10.0)
+
+
 # _errors ----------------------------------------------------------------------------------
 
 def test_error_defaults_say_what_may_have_happened() -> None:
