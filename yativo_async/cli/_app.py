@@ -23,7 +23,7 @@ from .. import _errors as errors
 from .._client import YativoClient
 from .._config import DEFAULT_RATE_LIMITS
 from .._converter import to_jsonable
-from .._models import ApiKey, CreatedApiKey, RotatedApiKey
+from .._models import ApiKey, CreatedApiKey, CustomPermission, RotatedApiKey
 from .._sansio import redact_text
 
 T = TypeVar("T")
@@ -232,7 +232,8 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...],
     async def go() -> CreatedApiKey:
         async with c.client(needs_2fa=True) as client:
             return await client.api_keys.create(
-                name=name, permissions=list(permissions) or None, expires_in_days=expires_in_days
+                name=name, permissions=[CustomPermission(p) for p in permissions] or None,
+                expires_in_days=expires_in_days,
             )
 
     _show_secret(c, c.run(go), "New API key")
@@ -250,7 +251,8 @@ def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | 
     async def go() -> CreatedApiKey:
         async with c.client() as client:
             return await client.api_keys.generate(
-                name=name, permissions=list(scopes) or None, expires_at=expires_at
+                name=name, permissions=[CustomPermission(p) for p in scopes] or None,
+                expires_at=expires_at,
             )
 
     _show_secret(c, c.run(go), "New API key")
@@ -301,7 +303,9 @@ def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...]) -> None:
 
     async def go() -> None:
         async with c.client(needs_2fa=True) as client:
-            await client.api_keys.update_permissions(key_id, list(permissions))
+            await client.api_keys.update_permissions(
+                key_id, [CustomPermission(p) for p in permissions]
+            )
 
     c.run(go)
     if c.json:
