@@ -343,8 +343,12 @@ async def test_raw_parse_raises_decode_error_for_a_bad_body() -> None:
                               transport=y.MockTransport(bad)) as client:
         raw = await client.api_keys.with_raw_response.get("key_1")
         assert raw.request_id == "req_bad"
-        with pytest.raises(y.ResponseDecodeError):
+        with pytest.raises(y.ResponseDecodeError) as info:
             raw.parse()
+        assert info.value.request_id == "req_bad"
+        assert "req_bad" in str(info.value) and "request_id='req_bad'" in repr(info.value)
+        with pytest.raises(y.ResponseDecodeError, match="req_bad"):
+            await client.api_keys.get("key_1")  # the plain method: the same error
 
 
 async def test_errors_carry_the_request_id_and_show_it_in_repr() -> None:
@@ -407,6 +411,15 @@ def test_to_jsonable_of_a_list_is_what_a_web_route_returns() -> None:
     assert [d["id"] for d in data] == ["k1", "k2"]
     with pytest.raises(TypeError, match="model"):
         y.to_jsonable(object())  # type: ignore[call-overload]
+
+
+def test_client_options_lists_every_constructor_argument() -> None:
+    """``from_env(**overrides)`` is typed by `ClientOptions`: it must not drift from
+    `YativoClient.__init__` (a new argument would be a mypy error in from_env)."""
+    import inspect
+
+    params = inspect.signature(y.YativoClient.__init__).parameters
+    assert set(y.ClientOptions.__annotations__) == set(params) - {"self"}
 
 
 # -- fail fast -----------------------------------------------------------------------------

@@ -209,12 +209,38 @@ class ResponseDecodeError(YativoError):
     """A response body that is not what the docs promise: bad JSON, wrong shape, missing field."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, body: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.body = body
+        #: the server's request id of the response that did not decode
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        suffix = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ResponseDecodeError(status={self.status}, request_id={self.request_id!r}, "
+            f"message={self.message!r})"
+        )
+
+    def with_request_id(self, request_id: str | None) -> ResponseDecodeError:
+        """This error, carrying ``request_id`` (decoding knows the body, not the headers)."""
+        if request_id is None or self.request_id is not None:
+            return self
+        new = self._clone()
+        assert isinstance(new, ResponseDecodeError)
+        new.request_id = request_id
+        return new
 
 
 class OutcomeUnknownError(YativoError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
+from ._errors import ResponseDecodeError
 from ._pipeline import Outcome
 from ._sansio import request_id_from
 
@@ -48,7 +49,10 @@ class APIResponse(Generic[T]):
     def parse(self) -> T:
         """The model (or ``None`` for an operation that returns nothing)."""
         if self._parsed is _UNPARSED:
-            self._parsed = self._parser(self)
+            try:
+                self._parsed = self._parser(self)
+            except ResponseDecodeError as exc:
+                raise exc.with_request_id(self.request_id) from None
         return self._parsed  # type: ignore[return-value]
 
     def __repr__(self) -> str:
