@@ -331,6 +331,10 @@ class YativoClient:
         through it raise `ClientClosedError`; the client and its other views carry on, and
         the view's calls already running finish. Closing the client closes every view.
 
+        Raises:
+            ValueError, TypeError: a bad setting (named), before anything is sent.
+            ClientClosedError: the client (or this view) is closed.
+
         .. versionadded:: 0.2
         """
         self._check_open()

@@ -58,8 +58,15 @@ _M = TypeVar("_M", ApiKey, CreatedApiKey, RotatedApiKey, AccessToken)
 
 
 def _tagged(model: _M, request_id: str | None) -> _M:
-    """The model with the response's request id (models are frozen)."""
-    return model if request_id is None else attrs.evolve(model, request_id=request_id)
+    """``model``, just decoded and seen by no one yet, with the response's request id.
+
+    Models are frozen for their users; this sets the one field the body does not carry
+    before anyone holds the model (``attrs.evolve`` would rebuild it: 2-3 µs per key of a
+    list, a measurable share of a call).
+    """
+    if request_id is not None:
+        object.__setattr__(model, "request_id", request_id)
+    return model
 
 
 def _model(cls: type[_M]) -> Callable[[APIResponse[_M]], _M]:
@@ -72,7 +79,10 @@ def _model(cls: type[_M]) -> Callable[[APIResponse[_M]], _M]:
 def _key_list(raw: APIResponse[list[ApiKey]]) -> list[ApiKey]:
     keys = decode_key_list(raw.content, status=raw.status)
     rid = raw.request_id
-    return keys if rid is None else [attrs.evolve(k, request_id=rid) for k in keys]
+    if rid is not None:
+        for key in keys:
+            _tagged(key, rid)
+    return keys
 
 
 def _nothing(_raw: APIResponse[None]) -> None:
