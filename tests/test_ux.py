@@ -417,9 +417,12 @@ def test_client_options_lists_every_constructor_argument() -> None:
     """``from_env(**overrides)`` is typed by `ClientOptions`: it must not drift from
     `YativoClient.__init__` (a new argument would be a mypy error in from_env)."""
     import inspect
+    import typing
 
     params = inspect.signature(y.YativoClient.__init__).parameters
     assert set(y.ClientOptions.__annotations__) == set(params) - {"self"}
+    # Resolvable at run time too (documentation tools, FastAPI-style introspection).
+    assert "overrides" in typing.get_type_hints(y.YativoClient.from_env)
 
 
 # -- fail fast -----------------------------------------------------------------------------

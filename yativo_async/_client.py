@@ -10,8 +10,9 @@ import functools
 import ipaddress
 import os
 import random
+import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
@@ -41,7 +42,9 @@ from ._secret import Secret, SecretLike
 from ._transport import Transport
 from ._version import __version__
 
-if TYPE_CHECKING:
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # a dependency of cattrs (and aiohttp) below 3.11
     from typing_extensions import Unpack
 
 __all__ = [
