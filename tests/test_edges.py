@@ -252,6 +252,30 @@ def test_window_status_is_keyword_only() -> None:
         WindowStatus(1, 1.0, 0, 0, 1, 0.0)  # type: ignore[misc]
 
 
+@pytest.mark.looptime
+async def test_time_waited_sums_the_waits() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 2.0)])
+    assert limiter.time_waited == 0.0
+    (await limiter.acquire()).release()
+    assert limiter.time_waited == 0.0
+    (await limiter.acquire()).release()  # waits 2 s
+    (await limiter.acquire()).release()  # and 2 more
+    assert limiter.time_waited == pytest.approx(4.0)
+
+
+@pytest.mark.looptime
+async def test_an_expired_server_cap_does_not_tighten_the_next_one() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limiter.server_budget(0, t0 + 1.0)
+    await asyncio.sleep(2.0)  # that cap is over (no call looked at it meanwhile)
+    limiter.server_budget(1, t0 + 10.0)  # one more is allowed now
+    t1 = loop.time()
+    (await limiter.acquire()).release()
+    assert loop.time() == t1
+
+
 # _errors ----------------------------------------------------------------------------------
 
 def test_error_defaults_say_what_may_have_happened() -> None:
