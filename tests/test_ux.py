@@ -524,3 +524,30 @@ def test_yativo_log_debug_shows_requests_on_stderr_without_secrets() -> None:
                            env={k: v for k, v in env.items() if k != "YATIVO_LOG"},
                            capture_output=True, text=True, timeout=60, check=False)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+# -- over every transport (aiohttp and httpx on a loopback socket, and in-process) ---------
+
+
+async def test_view_headers_and_raw_request_id_over_every_transport(
+    served: tuple[FakeYativo, y.YativoClient],
+) -> None:
+    fake, client = served
+    view = client.with_options(extra_headers={"X-Correlation-Id": "corr-1"}, timeout=5)
+    raw = await view.api_keys.with_raw_response.create(name="svc", permissions=["read"],
+                                                      extra_headers={"X-Step": "2"})
+    created = raw.parse()
+    entry = fake.journal[-1]
+    assert entry.route == "create"
+    assert entry.headers["x-correlation-id"] == "corr-1" and entry.headers["x-step"] == "2"
+    assert raw.status == 201 and raw.attempts == 1  # the fake answers a create with 201
+    assert raw.request_id is not None and raw.request_id.startswith("req_")
+    assert created.request_id == raw.request_id
+    assert raw.headers["x-request-id"] == raw.request_id
+    with pytest.raises(y.NotFoundError) as info:
+        await view.api_keys.get("key_missing")
+    assert info.value.request_id is not None
+    assert f"request_id='{info.value.request_id}'" in repr(info.value)
+    await view.aclose()
+    assert not client.closed
+    assert await client.api_keys.list()  # the pool the view shared is still open
