@@ -288,7 +288,7 @@ class YativoClient:
     def from_env(cls, **overrides: Unpack[ClientOptions]) -> YativoClient:
         """Build a client from ``YATIVO_API_KEY``, ``YATIVO_API_SECRET``,
         ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET`` (and
-        ``YATIVO_REDIS_URL``); keyword arguments (any of `YativoClient`'s, typed by
+        ``YATIVO_REDIS_URL``, ``YATIVO_ALLOW_INSECURE_HTTP=1``); keyword arguments (any of `YativoClient`'s, typed by
         `ClientOptions`) win over the environment.
 
         Raises:
@@ -301,6 +301,14 @@ class YativoClient:
             value = env.get(var)
             if value:
                 kwargs[name] = Secret(value) if name in ("api_secret", "access_token") else value
+        insecure = env.get("YATIVO_ALLOW_INSECURE_HTTP", "").strip().lower()
+        if insecure in ("1", "true", "yes", "on"):
+            kwargs["allow_insecure_http"] = True
+        elif insecure not in ("", "0", "false", "no", "off"):
+            raise ValueError(
+                f"YATIVO_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, "
+                f"got {insecure!r}"
+            )
         if "access_token" in kwargs and ("api_key" in kwargs or "api_secret" in kwargs):
             # Both set: the key pair wins (it refreshes itself); the token is ignored.
             kwargs.pop("access_token")
@@ -484,7 +492,8 @@ def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
         raise ValueError(
             f"base_url {parts.scheme}://{parts.hostname}{'' if port is None else f':{port}'} "
             "would send the API secret, bearer tokens and 2FA codes unencrypted; use https, "
-            "or pass allow_insecure_http=True if you really mean it"
+            "or pass allow_insecure_http=True (YATIVO_ALLOW_INSECURE_HTTP=1 for from_env and "
+            "the CLI) if you really mean it"
         )
     return url
 
