@@ -99,7 +99,9 @@ async def test_a_crashed_holder_frees_its_slot_after_the_lease(redis_url: str) -
     limits = [y.RateLimit(1, 0.2)]
     crashed = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
     other = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
-    await crashed.acquire()  # never released: its process "died"
+    await crashed.acquire()  # never released: its process "died"...
+    assert crashed._keeper is not None
+    crashed._keeper.cancel()  # ...so nothing renews the lease either
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     slot = await other.acquire()

@@ -27,6 +27,7 @@ from ._errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RedisUnavailableError,
     ResponseDecodeError,
     ServerError,
     TokenUnavailableError,
@@ -44,7 +45,7 @@ from ._models import (
     RotatedApiKey,
     Scope,
 )
-from ._ratelimit import SlidingWindowLimiter, WindowStatus
+from ._ratelimit import FleetStats, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
 from ._secret import Secret
 from ._transport import MockTransport, Request, Response, Transport
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
+    "FleetStats",
     "HttpxTransport",
     "KeyRateLimit",
     "MockTransport",
@@ -81,6 +83,7 @@ __all__ = [
     "RateLimitError",
     "RedisRateLimiter",
     "RedisTokenCache",
+    "RedisUnavailableError",
     "Request",
     "Response",
     "ResponseDecodeError",

@@ -151,7 +151,7 @@ class YativoClient:
             self._limiter = RedisRateLimiter(
                 redis_client, redis_key_id(identity), rate_limits, max_wait=max_wait,
                 interactive_reserve=interactive_reserve, fallback=redis_fallback,
-                local_share=local_share,
+                local_share=local_share, stats=self.stats.fleet,
                 # An in-flight slot lives as long as an attempt can (renewed past it).
                 lease=self._timeouts.request + LEASE_MARGIN,
             )

@@ -37,6 +37,7 @@ from ._errors import RateLimitError
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
+    "FleetStats",
     "Lane",
     "Limiter",
     "MaxWait",
@@ -74,6 +75,18 @@ class WindowStatus:
     #: seconds until the next slot frees (0 if one is free now, None if only a response can
     #: free one)
     next_free_in: float | None
+
+
+@attrs.define
+class FleetStats:
+    """What the Redis limiter (`RedisRateLimiter`) met. Counters only grow."""
+
+    #: times Redis became unreachable (each outage counted once)
+    redis_outages: int = 0
+    #: slots taken from the in-process fallback limiter while Redis was unreachable
+    fallback_slots: int = 0
+    #: times this process found Redis had lost the windows and put its own slots back
+    reseeds: int = 0
 
 
 class _Window:
