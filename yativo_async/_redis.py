@@ -285,10 +285,24 @@ def connect_redis(redis: Any) -> tuple[Any, bool]:
                 f"{', '.join(s + '://' for s in _SCHEMES)}; got scheme {scheme!r}"
             )
         redis_asyncio = _import_redis()
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from redis.retry import Retry
+
+        # A pooled connection goes stale when Redis restarts: retry once or twice on a
+        # fresh one, quickly, before calling Redis unreachable; bounded connect and read
+        # times so an unreachable host fails fast instead of hanging a call.
+        options: dict[str, Any] = {
+            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 5.0,
+        }
         if scheme.lower().endswith("+cluster"):
             base = scheme.lower().removesuffix("+cluster")
-            return redis_asyncio.RedisCluster.from_url(f"{base}://{rest}"), True
-        return redis_asyncio.from_url(redis), True
+            return redis_asyncio.RedisCluster.from_url(f"{base}://{rest}", **options), True
+        return redis_asyncio.from_url(redis, **options), True
     if not all(hasattr(redis, name) for name in ("register_script", "get", "set")):
         raise TypeError("redis must be a URL, a redis.asyncio.Redis or a "
                         "redis.asyncio.RedisCluster")
@@ -375,7 +389,7 @@ class RedisRateLimiter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._n_waiting = 0
         self._last_used: list[int] = [0] * len(self._limits)
-        # Rule 7: what this process used, to put back if Redis loses it: slots in flight,
+        # Rule 9: what this process used, to put back if Redis loses it: slots in flight,
         # and per window the (frees at, id) of stamped slots, in Redis time.
         self._epoch = ""
         self._held: set[str] = set()
@@ -384,7 +398,7 @@ class RedisRateLimiter:
         self._offset: float | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._reseeding: asyncio.Lock = asyncio.Lock()
-        # Rule 8: outage state.
+        # Rule 10: outage state.
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._local: SlidingWindowLimiter | None = None
@@ -462,8 +476,8 @@ class RedisRateLimiter:
             for rl in self._limits:
                 args += [rl.limit, rl.period]
             try:
-                status, value, in_flight, epoch = await self._acquire_script(
-                    keys=self._keys(), args=args
+                status, value, in_flight, epoch = await self._run(
+                    self._acquire_script, self._keys(), args
                 )
             except asyncio.CancelledError:
                 # Redis may have granted the slot before we left: give it back (a no-op
@@ -500,7 +514,18 @@ class RedisRateLimiter:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._released.wait(), nap)
 
-    # -- outage (rule 8) ----------------------------------------------------------------
+    @staticmethod
+    async def _run(script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script; once more on a connection error, since a pooled connection goes
+        stale when Redis restarts (the pool has dropped it by then)."""
+        try:
+            return await script(keys=keys, args=args)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+        return await script(keys=keys, args=args)
+
+    # -- outage (rule 10) ---------------------------------------------------------------
 
     async def _went_down(
         self, exc: BaseException, lane: Lane, priority: bool, max_wait: float | None
@@ -549,7 +574,7 @@ class RedisRateLimiter:
         self.stats.fallback_slots += 1
         return _FallbackSlot(self, slot, secrets.token_hex(8))
 
-    # -- release, keeping, re-seeding (rules 2 and 7) -----------------------------------
+    # -- release, keeping, re-seeding (rules 2, 7 and 9) --------------------------------
 
     def _release_later(self, slot_id: str, sent: bool) -> None:
         self._spawn(self._release(slot_id, sent))
@@ -562,9 +587,9 @@ class RedisRateLimiter:
     async def _release(self, slot_id: str, sent: bool) -> None:
         keys = self._keys()
         try:
-            now = float(_text(await self._release_script(
-                keys=[keys[3], *keys[4:]],
-                args=["1" if sent else "0", slot_id, *(rl.period for rl in self._limits)],
+            now = float(_text(await self._run(
+                self._release_script, [keys[3], *keys[4:]],
+                ["1" if sent else "0", slot_id, *(rl.period for rl in self._limits)],
             )))
             if sent and slot_id in self._held:
                 self._remember(slot_id, now)
@@ -596,10 +621,10 @@ class RedisRateLimiter:
             await asyncio.sleep(every)
             keys = self._keys()
             try:
-                epoch, now = await self._keep_script(
-                    keys=[keys[1], *keys[4:]],
-                    args=[self._epoch, self._lease, *(rl.period for rl in self._limits),
-                          *self._held],
+                epoch, now = await self._run(
+                    self._keep_script, [keys[1], *keys[4:]],
+                    [self._epoch, self._lease, *(rl.period for rl in self._limits),
+                     *self._held],
                 )
             except Exception as exc:
                 if _unreachable(exc):
@@ -628,8 +653,8 @@ class RedisRateLimiter:
                     args += [frees, slot_id]
                 for slot_id in held:
                     args += [0, slot_id]
-            epoch = _text(await self._reseed_script(keys=[keys[1], keys[2], *keys[4:]],
-                                                    args=args))
+            epoch = _text(await self._run(self._reseed_script,
+                                          [keys[1], keys[2], *keys[4:]], args))
             if epoch != self._epoch:
                 self.stats.reseeds += 1
                 _log.warning("Redis lost the rate-limit windows (restart or flush): this "
