@@ -494,7 +494,14 @@ class RedisRateLimiter:
             status = int(status)
             value = _text(value)
             if status == -1:
-                await self._reseed()
+                try:
+                    await self._reseed()
+                except Exception as exc:
+                    if not _unreachable(exc):
+                        raise
+                    lane_: Lane = "batch" if code == "b" else "interactive"
+                    left = None if deadline is None else max(0.0, deadline - loop.time())
+                    return await self._went_down(exc, lane_, code == "p", left)
                 continue
             self._epoch = _text(epoch)
             if status == 1:
