@@ -109,6 +109,32 @@ async def test_interactive_in_one_process_goes_before_batch_in_another(
     await web.aclose()
 
 
+async def test_a_waiting_interactive_call_holds_back_batch_in_other_processes(
+    redis_url: str,
+) -> None:
+    limits = [y.RateLimit(1, 0.2)]
+    holder = RedisRateLimiter(redis_url, "mark", limits)
+    batch = RedisRateLimiter(redis_url, "mark", limits, poll=0.01)  # looks every 10 ms
+    web = RedisRateLimiter(redis_url, "mark", limits, poll=0.3)  # looks every 300 ms
+    order: list[str] = []
+
+    async def take(limiter: RedisRateLimiter, lane: y.Lane, name: str) -> None:
+        slot = await limiter.acquire(lane=lane)
+        order.append(name)
+        slot.release(sent=False)
+
+    held = await holder.acquire()
+    first = asyncio.create_task(take(batch, "batch", "batch"))  # asks first
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(take(web, "interactive", "web"))  # asks later, looks less
+    await asyncio.sleep(0.05)
+    held.release(sent=False)  # the slot is free now; batch looks first...
+    await asyncio.gather(first, second)
+    assert order == ["web", "batch"]  # ...but the waiting web call in another process wins
+    for limiter in (holder, batch, web):
+        await limiter.aclose()
+
+
 async def test_batch_through_redis_keeps_out_of_the_reserve(redis_url: str) -> None:
     limits = [y.RateLimit(10, 5.0)]
     batch = RedisRateLimiter(redis_url, "reserve-cap", limits, interactive_reserve=0.3,
@@ -193,6 +219,26 @@ async def test_redis_down_with_local_fallback_keeps_going_at_its_share(
         assert await r.keys("yativo:rl:*")  # Redis holds the budget again
     finally:
         await r.aclose()
+    await client.aclose()
+
+
+@pytest.mark.parametrize("fallback", ["fail", "local"])
+async def test_token_cache_with_redis_down(own_redis: RedisProcess, fallback: str) -> None:
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    extra = {"redis_fallback": "local", "local_share": 0.5} if fallback == "local" else {}
+    client = y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                            transport=fake.transport(), rate_limits=[y.RateLimit(100, 1.0)],
+                            redis=own_redis.url, **extra)  # type: ignore[arg-type]
+    own_redis.kill()
+    if fallback == "fail":
+        with pytest.raises(y.RedisUnavailableError, match="Redis"):
+            await client.api_keys.list()
+        assert fake.token_exchanges == 0  # nothing sent
+    else:
+        assert await client.api_keys.list()  # exchanged without the cache, limited locally
+        assert fake.token_exchanges == 1
+        assert client.stats.fleet.fallback_slots == 2
     await client.aclose()
 
 
