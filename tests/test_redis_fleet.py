@@ -242,6 +242,36 @@ async def test_token_cache_with_redis_down(own_redis: RedisProcess, fallback: st
     await client.aclose()
 
 
+@pytest.mark.parametrize("fallback", ["fail", "local"])
+async def test_redis_killed_mid_run_no_raw_exception_no_429(
+    own_redis: RedisProcess, fallback: str
+) -> None:
+    limits = [y.RateLimit(20, 0.5)]
+    fake = FakeYativo(rate_limits=limits)
+    fake.set_faults(latency=0.2, jitter=0.005)
+    extra = {"redis_fallback": "local", "local_share": 0.5} if fallback == "local" else {}
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=limits, redis=own_redis.url,
+                            **extra)  # type: ignore[arg-type]
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.1)  # 20 calls are in flight, 40 are queued
+        await asyncio.to_thread(own_redis.kill)
+
+    results = await asyncio.gather(*(client.api_keys.list() for _ in range(60)), kill_soon(),
+                                   return_exceptions=True)
+    errors = [r for r in results[:60] if isinstance(r, BaseException)]
+    assert fake.count("status:429") == 0
+    if fallback == "fail":
+        assert errors
+        assert all(isinstance(e, y.RedisUnavailableError) for e in errors), errors
+        assert fake.count("status:200") == 60 - len(errors)
+    else:
+        assert errors == []  # went on locally, at half the budget
+        assert client.stats.fleet.fallback_slots > 0
+    await client.aclose()
+
+
 def test_local_fallback_needs_its_share() -> None:
     with pytest.raises(ValueError, match="local_share"):
         y.YativoClient(access_token="t", redis_fallback="local")

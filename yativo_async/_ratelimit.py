@@ -447,6 +447,13 @@ class SlidingWindowLimiter:
     async def aclose(self) -> None:
         return None
 
+    def seed(self, frees_at: Sequence[Sequence[float]]) -> None:
+        """Count slots used elsewhere (per window, the loop times they free at, in order):
+        how `RedisRateLimiter` hands its own recent slots to its outage fallback."""
+        now = self._now()
+        for w, times in zip(self._windows, frees_at, strict=False):
+            w.releases.extend(sorted(t for t in times if t > now))
+
     def _cap(self, left: int, until: float) -> None:
         now = self._now()
         if self._cap_left is not None and now < self._cap_until:

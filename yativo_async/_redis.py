@@ -577,6 +577,14 @@ class RedisRateLimiter:
                  for rl in self._limits],
                 max_wait=self._max_wait, interactive_reserve=self._reserve,
             )
+            # What this process itself used in the windows still open counts there too.
+            if self._offset is not None:
+                now = asyncio.get_running_loop().time()
+                self._local.seed([
+                    [frees - self._offset for frees, _ in history]
+                    + [now + rl.period] * len(self._held)
+                    for rl, history in zip(self._limits, self._history, strict=True)
+                ])
         slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
         self.stats.fallback_slots += 1
         return _FallbackSlot(self, slot, secrets.token_hex(8))
