@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import yativo_async as y
-from yativo_async._ratelimit import SlidingWindowLimiter, reserved_slots
+from yativo_async._ratelimit import Lane, SlidingWindowLimiter, reserved_slots
 
 
 def now() -> float:
@@ -73,15 +73,16 @@ async def test_interactive_waiters_go_first_fifo_within_each_lane() -> None:
     order: list[str] = []
     held = await limiter.acquire()
 
-    async def call(name: str, lane: y.Lane) -> None:
+    async def call(name: str, lane: Lane) -> None:
         slot = await limiter.acquire(lane=lane)
         order.append(name)
         slot.release()
 
     tasks = []
-    for name, lane in [("b1", "batch"), ("i1", "interactive"), ("b2", "batch"),
-                       ("i2", "interactive"), ("b3", "batch")]:
-        tasks.append(asyncio.create_task(call(name, lane)))  # type: ignore[arg-type]
+    lanes: list[tuple[str, Lane]] = [("b1", "batch"), ("i1", "interactive"), ("b2", "batch"),
+                                     ("i2", "interactive"), ("b3", "batch")]
+    for name, lane in lanes:
+        tasks.append(asyncio.create_task(call(name, lane)))
         await asyncio.sleep(0)
     held.release()
     await asyncio.gather(*tasks)
@@ -152,3 +153,24 @@ async def test_an_unknown_lane_is_refused_before_anything() -> None:
     limiter = SlidingWindowLimiter([y.RateLimit(1, 1.0)])
     with pytest.raises(ValueError, match="lane"):
         await limiter.acquire(lane="urgent")  # type: ignore[arg-type]
+
+
+@pytest.mark.looptime
+async def test_the_client_keeps_the_reserve_from_a_batch_view(fake: object) -> None:
+    from yativo_async.testing import FakeYativo
+
+    assert isinstance(fake, FakeYativo)
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=[y.RateLimit(10, 60.0)], interactive_reserve=0.2)
+    batch = client.with_options(priority="batch", max_wait=0)
+    for _ in range(8):
+        await batch.api_keys.list()
+    with pytest.raises(y.RateLimitError) as info:
+        await batch.api_keys.list()  # the last 2 of 10 are the interactive lane's
+    assert info.value.from_client
+    t0 = now()
+    await client.api_keys.list()  # a web request: at once
+    await client.api_keys.list()
+    assert now() == t0
+    assert fake.count("status:429") == 0
+    await client.aclose()

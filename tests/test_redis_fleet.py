@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import yativo_async as y
+from yativo_async._ratelimit import Lane
 from yativo_async._redis import RedisRateLimiter
 from yativo_async.testing import FakeYativo
 
@@ -118,7 +119,7 @@ async def test_a_waiting_interactive_call_holds_back_batch_in_other_processes(
     web = RedisRateLimiter(redis_url, "mark", limits, poll=0.3)  # looks every 300 ms
     order: list[str] = []
 
-    async def take(limiter: RedisRateLimiter, lane: y.Lane, name: str) -> None:
+    async def take(limiter: RedisRateLimiter, lane: Lane, name: str) -> None:
         slot = await limiter.acquire(lane=lane)
         order.append(name)
         slot.release(sent=False)
@@ -278,7 +279,7 @@ def test_local_fallback_needs_its_share() -> None:
     with pytest.raises(ValueError, match="local_share"):
         y.YativoClient(access_token="t", redis_fallback="local", local_share=1.5)
     with pytest.raises(ValueError, match="redis_fallback"):
-        y.YativoClient(access_token="t", redis_fallback="ignore")
+        y.YativoClient(access_token="t", redis_fallback="ignore")  # type: ignore[arg-type]
 
 
 def test_redis_urls_are_checked() -> None:

@@ -128,11 +128,12 @@ class _Window:
         """
         self.purge(now)
         releases = self.releases
+        # Negative when the server lowered the limit below the slots in use: then the first
+        # -free frees only bring the count back to the limit, and index - free skips them.
+        # A batch request may not use the ``reserved`` slots: its window is that much smaller.
         limit = self.limit - reserved
         free = limit - len(releases) - self.in_flight
-        k = ahead + max(0, -free)  # a limit lowered below the slots in use
-        free = max(0, free)
-        rounds, index = divmod(k, limit)
+        rounds, index = divmod(ahead, limit)
         if index < free:
             first = now
         elif index - free < len(releases):
@@ -542,6 +543,8 @@ class SlidingWindowLimiter:
         self._timer = loop.call_at(when, self._wake)
 
     def _expire(self, waiter: _Waiter, max_wait: float) -> None:
+        if not waiter.future.done():
+            self._wake()  # budget that frees at this very moment goes to the waiter first
         if waiter.future.done():
             return
         now = self._now()
