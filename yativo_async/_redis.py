@@ -200,7 +200,8 @@ return {epoch, tostring(now)}
 """
 
 # KEYS: epoch, grace, then one sorted set per window. ARGV: 1 a fresh epoch id, 2 grace
-# seconds, 3 lease, then per window: its period, a count, and that many (score, id) pairs;
+# seconds, 3 lease, 4 the epoch this process knows (nothing to do if Redis still has it),
+# then per window: its period, a count, and that many (score, id) pairs;
 # a score of 0 marks a slot still in flight. Puts back what this process used in the
 # windows still open and holds every grant back for the grace (so every process can do
 # the same). Returns the epoch.
@@ -208,6 +209,9 @@ _RESEED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local epoch = redis.call('GET', KEYS[1])
+if epoch == ARGV[4] then
+  return epoch  -- already re-seeded into this epoch (the keeper and a caller both noticed)
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
@@ -218,7 +222,7 @@ if now + grace > current then
   redis.call('SET', KEYS[2], tostring(now + grace), 'PX', math.ceil(grace * 1000) + 1)
 end
 local lease = tonumber(ARGV[3])
-local j = 4
+local j = 5
 for i = 3, #KEYS do
   local period = tonumber(ARGV[j])
   local count = tonumber(ARGV[j + 1])
@@ -660,7 +664,7 @@ class RedisRateLimiter:
         still open (it knows them exactly) and hold grants back for the grace."""
         async with self._reseeding:
             keys = self._keys()
-            args: list[Any] = [secrets.token_hex(8), self._grace, self._lease]
+            args: list[Any] = [secrets.token_hex(8), self._grace, self._lease, self._epoch]
             for rl, history in zip(self._limits, self._history, strict=True):
                 held = list(self._held)
                 args += [rl.period, len(history) + len(held)]
