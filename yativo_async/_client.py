@@ -23,6 +23,7 @@ from ._auth import (
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
+from ._hooks import Observer, Observers, observers
 from ._pipeline import ClientStats, Options, Pipeline
 from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
@@ -61,6 +62,8 @@ class YativoClient:
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
             your own SSL context) for that.
+        hooks: `Hooks` (your callables for each request, response, retry, wait for budget,
+            token exchange and call) and/or `OpenTelemetry()`, or a list of them.
 
     Raises:
         ValueError, TypeError: a bad argument (named in the message), before anything is
@@ -88,6 +91,7 @@ class YativoClient:
         seed: int | None = None,
         redis: Any = None,
         allow_insecure_http: bool = False,
+        hooks: Observer | Sequence[Observer] | None = None,
     ) -> None:
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if user_agent is not None:
@@ -109,6 +113,7 @@ class YativoClient:
             raise ValueError("token_path must be a path starting with '/'")
         self.token_path = token_path
         self._rng = random.Random(seed)
+        self._hooks: Observers | None = observers(hooks)
         self.stats = ClientStats()
         if not isinstance(rate_limits, (list, tuple)):
             raise TypeError("rate_limits must be a list of RateLimit")
@@ -160,6 +165,7 @@ class YativoClient:
             tokens=self._tokens,
             stats=self.stats,
             rng=self._rng,
+            hooks=self._hooks,
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
@@ -206,6 +212,7 @@ class YativoClient:
                 stats=self.stats.tokens,
                 rng=self._rng,
                 cache=cache,
+                on_exchange=None if self._hooks is None else self._hooks.token_exchange,
             )
         return None
 
