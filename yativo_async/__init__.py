@@ -32,6 +32,17 @@ from ._errors import (
     TokenUnavailableError,
     YativoError,
 )
+from ._hooks import (
+    CallEndEvent,
+    CallStartEvent,
+    Hooks,
+    Observer,
+    RateLimitWaitEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    TokenExchangeEvent,
+)
 from ._httpx import HttpxTransport
 from ._models import (
     COARSE_PERMISSIONS,
@@ -44,6 +55,7 @@ from ._models import (
     RotatedApiKey,
     Scope,
 )
+from ._otel import OpenTelemetry
 from ._ratelimit import SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
 from ._secret import Secret
@@ -63,6 +75,8 @@ __all__ = [
     "BadRequestError",
     "BearerToken",
     "COARSE_PERMISSIONS",
+    "CallEndEvent",
+    "CallStartEvent",
     "ClientClosedError",
     "ClientStats",
     "ConflictError",
@@ -70,20 +84,27 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
+    "Hooks",
     "HttpxTransport",
     "KeyRateLimit",
     "MockTransport",
     "NotFoundError",
+    "Observer",
+    "OpenTelemetry",
     "OutcomeUnknownError",
     "Permission",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitWaitEvent",
     "RedisRateLimiter",
     "RedisTokenCache",
     "Request",
+    "RequestEvent",
     "Response",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "RotatedApiKey",
     "SCOPED_PERMISSIONS",
@@ -93,6 +114,7 @@ __all__ = [
     "SlidingWindowLimiter",
     "StaticTokenProvider",
     "Timeouts",
+    "TokenExchangeEvent",
     "TokenProvider",
     "TokenStats",
     "TokenUnavailableError",
