@@ -266,7 +266,7 @@ def test_bad_hooks_are_refused_before_anything_runs() -> None:
         y.Hooks(on_retry=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="on_request must be a callable"):
         y.Hooks(on_request=[print, "x"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="hooks must be a yativo_async.Hooks"):
+    with pytest.raises(TypeError, match=r"hooks must be a yativo_async\.Hooks"):
         y.YativoClient(access_token="t", hooks=print)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not dict"):
         y.YativoClient(access_token="t", hooks=[{}])  # type: ignore[list-item]
