@@ -178,6 +178,10 @@ class Observer:
     def bind(self, limiter: Limiter) -> None:
         """The client's limiter (for a budget gauge). Called once per client."""
 
+    def wants(self, event: str) -> bool:
+        """Whether to call the method named ``event`` at all (default: it is overridden)."""
+        return getattr(type(self), event) is not getattr(Observer, event)
+
     def call_start(self, event: CallStartEvent) -> None: ...
     def request(self, event: RequestEvent) -> None: ...
     def response(self, event: ResponseEvent) -> None: ...
@@ -225,7 +229,7 @@ class _Calls(Generic[E]):
             except Exception as exc:
                 self._owner._failed(fn, exc)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self._owner._start(fn, result)
 
 
@@ -269,6 +273,10 @@ class Hooks(Observer):
             _hook_tuple(on_token_exchange, "on_token_exchange"), self
         )
         self._on_call_end = _Calls(_hook_tuple(on_call_end, "on_call_end"), self)
+
+    def wants(self, event: str) -> bool:
+        calls = getattr(self, "_on_" + event, None)
+        return calls is not None and bool(calls.fns)
 
     def request(self, event: RequestEvent) -> None:
         self._on_request(event)
@@ -332,15 +340,27 @@ class Hooks(Observer):
 class Observers:
     """Every observer of one client; what the pipeline holds (``None`` when there is none).
 
-    Each method isolates each observer (rule 2): one that raises is logged once and the
-    rest still see the event.
+    For each event, the bound methods of the observers that want it (`Observer.wants`): an
+    event nobody wants is never built. Each call isolates each observer (rule 2): one that
+    raises is logged once and the rest still see the event.
     """
 
-    __slots__ = ("_failed", "items")
+    __slots__ = ("_failed", "call_end_fns", "call_start_fns", "items", "rate_limit_wait_fns",
+                 "request_fns", "response_fns", "retry_fns", "token_exchange_fns")
 
     def __init__(self, items: Sequence[Observer]) -> None:
         self.items = tuple(items)
         self._failed: set[tuple[int, str]] = set()
+        self.call_start_fns = self._wanted("call_start")
+        self.request_fns = self._wanted("request")
+        self.response_fns = self._wanted("response")
+        self.retry_fns = self._wanted("retry")
+        self.rate_limit_wait_fns = self._wanted("rate_limit_wait")
+        self.token_exchange_fns = self._wanted("token_exchange")
+        self.call_end_fns = self._wanted("call_end")
+
+    def _wanted(self, event: str) -> tuple[Callable[[Any], None], ...]:
+        return tuple(getattr(item, event) for item in self.items if item.wants(event))
 
     def start(self, operation: str, method: str, path: str, lane: str) -> CallScope:
         """A call begins: its scope (which reports `CallStartEvent`)."""
@@ -350,39 +370,24 @@ class Observers:
         for item in self.items:
             item.bind(limiter)
 
-    def _each(self, method: str, event: object) -> None:
-        for item in self.items:
+    def emit(self, fns: tuple[Callable[[Any], None], ...], event: object) -> None:
+        for fn in fns:
             try:
-                getattr(item, method)(event)
+                fn(event)
             except Exception as exc:
-                key = (id(item), method)
+                owner = getattr(fn, "__self__", fn)
+                key = (id(owner), type(event).__name__)
                 if key in self._failed:
-                    _log.debug("observer %r failed again in %s", item, method)
+                    _log.debug("observer %r failed again on %s", owner, type(event).__name__)
                     continue
                 self._failed.add(key)
-                _log.warning("observer %r raised %s in %s; the call goes on (logged once)",
-                             item, type(exc).__name__, method, exc_info=exc)
-
-    def call_start(self, event: CallStartEvent) -> None:
-        self._each("call_start", event)
-
-    def request(self, event: RequestEvent) -> None:
-        self._each("request", event)
-
-    def response(self, event: ResponseEvent) -> None:
-        self._each("response", event)
-
-    def retry(self, event: RetryEvent) -> None:
-        self._each("retry", event)
-
-    def rate_limit_wait(self, event: RateLimitWaitEvent) -> None:
-        self._each("rate_limit_wait", event)
+                _log.warning("observer %r raised %s on %s; the call goes on (logged once)",
+                             owner, type(exc).__name__, type(event).__name__, exc_info=exc)
 
     def token_exchange(self, event: TokenExchangeEvent) -> None:
-        self._each("token_exchange", event)
-
-    def call_end(self, event: CallEndEvent) -> None:
-        self._each("call_end", event)
+        """What the token provider calls (``on_exchange``)."""
+        if self.token_exchange_fns:
+            self.emit(self.token_exchange_fns, event)
 
     async def aclose(self) -> None:
         for item in self.items:
@@ -393,7 +398,8 @@ class Observers:
 
 
 class CallScope:
-    """One observed call: builds its events and keeps what its `CallEndEvent` sums up."""
+    """One observed call: builds the events someone wants and keeps what its
+    `CallEndEvent` sums up."""
 
     __slots__ = ("_obs", "attempts", "call_id", "lane", "method", "operation", "path",
                  "retries", "status", "waited")
@@ -410,41 +416,57 @@ class CallScope:
         self.retries = 0
         self.waited = 0.0
         self.status: int | None = None
-        obs.call_start(CallStartEvent(call_id=self.call_id, operation=operation,
-                                      method=method, path=path, lane=lane))
+        if obs.call_start_fns:
+            obs.emit(obs.call_start_fns, CallStartEvent(
+                call_id=self.call_id, operation=operation, method=method, path=path,
+                lane=lane,
+            ))
 
     def request(self, attempt: int) -> None:
         self.attempts = max(self.attempts, attempt)
-        self._obs.request(RequestEvent(call_id=self.call_id, operation=self.operation,
-                                       method=self.method, path=self.path, attempt=attempt))
+        obs = self._obs
+        if obs.request_fns:
+            obs.emit(obs.request_fns, RequestEvent(
+                call_id=self.call_id, operation=self.operation, method=self.method,
+                path=self.path, attempt=attempt,
+            ))
 
     def response(self, attempt: int, status: int | None, elapsed: float,
                  request_id: str | None, error: BaseException | None) -> None:
         self.status = status
-        self._obs.response(ResponseEvent(
-            call_id=self.call_id, operation=self.operation, method=self.method,
-            path=self.path, attempt=attempt, status=status, elapsed=elapsed,
-            request_id=request_id, error=None if error is None else type(error).__name__,
-        ))
+        obs = self._obs
+        if obs.response_fns:
+            obs.emit(obs.response_fns, ResponseEvent(
+                call_id=self.call_id, operation=self.operation, method=self.method,
+                path=self.path, attempt=attempt, status=status, elapsed=elapsed,
+                request_id=request_id, error=None if error is None else type(error).__name__,
+            ))
 
     def retry(self, attempt: int, wait: float, error: BaseException | None) -> None:
         self.retries += 1
-        status = getattr(error, "status", None)
-        self._obs.retry(RetryEvent(
-            call_id=self.call_id, operation=self.operation, method=self.method,
-            path=self.path, attempt=attempt, wait=wait,
-            error=type(error).__name__ if error is not None else "?",
-            status=status if isinstance(status, int) else None,
-        ))
+        obs = self._obs
+        if obs.retry_fns:
+            status = getattr(error, "status", None)
+            obs.emit(obs.retry_fns, RetryEvent(
+                call_id=self.call_id, operation=self.operation, method=self.method,
+                path=self.path, attempt=attempt, wait=wait,
+                error=type(error).__name__ if error is not None else "?",
+                status=status if isinstance(status, int) else None,
+            ))
 
     def rate_limit_wait(self, waited: float) -> None:
         self.waited += waited
-        self._obs.rate_limit_wait(RateLimitWaitEvent(
-            call_id=self.call_id, operation=self.operation, method=self.method,
-            path=self.path, waited=waited, lane=self.lane,
-        ))
+        obs = self._obs
+        if obs.rate_limit_wait_fns:
+            obs.emit(obs.rate_limit_wait_fns, RateLimitWaitEvent(
+                call_id=self.call_id, operation=self.operation, method=self.method,
+                path=self.path, waited=waited, lane=self.lane,
+            ))
 
     def end(self, elapsed: float, error: BaseException | None) -> None:
+        obs = self._obs
+        if not obs.call_end_fns:
+            return
         status = self.status
         if error is not None:
             # An error raised from a response carries its status (the last one seen may be a
@@ -452,7 +474,7 @@ class CallScope:
             err_status = getattr(error, "status", None)
             if isinstance(err_status, int):
                 status = err_status
-        self._obs.call_end(CallEndEvent(
+        obs.emit(obs.call_end_fns, CallEndEvent(
             call_id=self.call_id, operation=self.operation, method=self.method,
             path=self.path, ok=error is None, status=status, attempts=self.attempts,
             retries=self.retries, waited=self.waited, elapsed=elapsed,

@@ -437,11 +437,14 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         while True:
             token = None if tokens is None or not call.auth else await tokens.get_token()
-            queued = loop.time() if scope is not None else 0.0
+            if scope is not None:
+                queued, waited_before = loop.time(), limiter.time_waited
             slot = await limiter.acquire(
                 priority=call.priority, lane=options.lane, max_wait=options.max_wait
             )
-            if scope is not None and loop.time() > queued:
+            # The limiter counts only real waits (a fast path adds nothing, and runs nothing
+            # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
+            if scope is not None and limiter.time_waited > waited_before:
                 scope.rate_limit_wait(loop.time() - queued)
             if token is None or token.expires_at is None or loop.time() < token.expires_at:
                 return token, slot
