@@ -348,3 +348,14 @@ async def test_no_event_holds_a_secret(fake: FakeYativo) -> None:
     text = "\n".join(repr(e) for e in log.events)
     for secret in secrets:
         assert secret not in text
+
+
+def test_an_event_nobody_wants_is_never_built() -> None:
+    class OnlyRetries(y.Observer):
+        def retry(self, event: y.RetryEvent) -> None:
+            pass
+
+    obs = y._hooks.observers([y.Hooks(on_call_end=print), OnlyRetries()])
+    assert obs is not None
+    assert obs.request_fns == obs.response_fns == obs.call_start_fns == ()
+    assert len(obs.call_end_fns) == 1 and len(obs.retry_fns) == 1

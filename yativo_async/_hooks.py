@@ -182,13 +182,26 @@ class Observer:
         """Whether to call the method named ``event`` at all (default: it is overridden)."""
         return getattr(type(self), event) is not getattr(Observer, event)
 
-    def call_start(self, event: CallStartEvent) -> None: ...
-    def request(self, event: RequestEvent) -> None: ...
-    def response(self, event: ResponseEvent) -> None: ...
-    def retry(self, event: RetryEvent) -> None: ...
-    def rate_limit_wait(self, event: RateLimitWaitEvent) -> None: ...
-    def token_exchange(self, event: TokenExchangeEvent) -> None: ...
-    def call_end(self, event: CallEndEvent) -> None: ...
+    def call_start(self, event: CallStartEvent) -> None:
+        """A call begins (in the caller's task, before anything else of the call)."""
+
+    def request(self, event: RequestEvent) -> None:
+        """A request is about to be sent."""
+
+    def response(self, event: ResponseEvent) -> None:
+        """A request came back, or its send failed."""
+
+    def retry(self, event: RetryEvent) -> None:
+        """An attempt failed; the next one follows after ``event.wait`` seconds."""
+
+    def rate_limit_wait(self, event: RateLimitWaitEvent) -> None:
+        """A request waited for rate-limit budget."""
+
+    def token_exchange(self, event: TokenExchangeEvent) -> None:
+        """The token provider exchanged its key pair (in the exchange's own task)."""
+
+    def call_end(self, event: CallEndEvent) -> None:
+        """A call ended (in the caller's task, after everything else of the call)."""
 
     async def aclose(self) -> None:
         """The client is closing (finish what is pending)."""
