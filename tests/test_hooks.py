@@ -278,10 +278,30 @@ def test_no_hooks_means_no_observer_in_the_pipeline() -> None:
     assert repr(y.Hooks(on_retry=print, on_call_end=print)) == "Hooks(on_retry, on_call_end)"
 
 
-def test_events_are_frozen() -> None:
-    event = y.RequestEvent(call_id=1, operation="list", method="GET", path="/p", attempt=1)
-    with pytest.raises(AttributeError):
-        event.attempt = 2  # type: ignore[misc]
+EVENTS = [y.CallStartEvent, y.RequestEvent, y.ResponseEvent, y.RetryEvent,
+          y.RateLimitWaitEvent, y.TokenExchangeEvent, y.CallEndEvent]
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+def test_events_are_frozen_small_and_keyword_only(kind: type) -> None:
+    import attrs
+
+    fields = attrs.fields(kind)
+    with pytest.raises(TypeError):
+        kind(*range(len(fields)))  # keyword-only: fields may be added without breaking hooks
+    event = kind(**{f.name: 1 for f in fields})
+    assert not hasattr(event, "__dict__")  # slots
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(event, fields[0].name, 2)
+
+
+@pytest.mark.looptime
+async def test_closing_with_no_async_hook_running_is_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with client(Script(OK_LIST), Log().hooks()) as c:
+        await c.api_keys.list()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # -- rule 1: no secret in any event -------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -99,6 +100,19 @@ async def test_one_span_per_call_with_its_attempts_waits_and_status(telemetry: T
         "yativo.request", "yativo.response"]
     assert events[2][1] == {"yativo.attempt": 1, "yativo.wait_s": 2.0, "error.type": "ServerError"}
     assert events[1][1]["http.response.status_code"] == 503
+    assert "yativo.request_id" not in events[1][1]
+    assert events[5][1]["yativo.request_id"] == "req-1"
+
+
+@pytest.mark.looptime
+async def test_a_failed_send_is_an_event_with_its_error_class(telemetry: Telemetry) -> None:
+    async with client(Script(y.APIConnectionError("reset"), OK_LIST), telemetry.otel) as c:
+        await c.api_keys.list()
+    (span,) = telemetry.finished()
+    responses = [dict(e.attributes or {}) for e in span.events if e.name == "yativo.response"]
+    assert responses[0]["error.type"] == "APIConnectionError"
+    assert "http.response.status_code" not in responses[0]
+    assert "error.type" not in responses[1] and "error.type" not in dict(span.attributes or {})
 
 
 @pytest.mark.looptime
@@ -170,9 +184,10 @@ async def test_counters_for_429s_retries_and_exchanges_and_a_budget_gauge(
 
 @pytest.mark.looptime
 async def test_429s_are_counted(telemetry: Telemetry) -> None:
-    async with client(Script(status(429, **{"retry-after": "1"}), OK_LIST), telemetry.otel) as c:
+    limited = status(429, **{"retry-after": "1"})
+    async with client(Script(limited, limited, OK_LIST), telemetry.otel) as c:
         await c.api_keys.list()
-    assert telemetry.metrics()["yativo.server_429s"] == [({"yativo.operation": "list"}, 1)]
+    assert telemetry.metrics()["yativo.server_429s"] == [({"yativo.operation": "list"}, 2)]
 
 
 @pytest.mark.looptime
@@ -191,13 +206,16 @@ async def test_the_token_exchange_is_an_event_of_the_call_that_needed_it(
     assert names[0] == "yativo.token_exchange"
 
 
-async def test_a_client_gone_leaves_the_gauge(telemetry: Telemetry) -> None:
+async def test_a_client_gone_leaves_the_gauge(
+    telemetry: Telemetry, caplog: pytest.LogCaptureFixture,
+) -> None:
     c = y.YativoClient(access_token="t", hooks=telemetry.otel, transport=y.MockTransport(Script(OK_LIST)))
     assert len(telemetry.metrics()["yativo.rate_limit.remaining"]) == 3  # the 3 default windows
     await c.aclose()
     del c
     gc.collect()
     assert "yativo.rate_limit.remaining" not in telemetry.metrics()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []  # no failed callback
 
 
 def test_without_opentelemetry_the_error_says_what_to_install(

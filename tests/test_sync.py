@@ -49,6 +49,8 @@ def test_every_endpoint_blocks_and_returns_the_models(keyed: tuple[FakeYativo, A
         assert c.stats.calls >= 9 and c.stats.token_exchanges == 2
         assert [w.limit for w in c.rate_limit_status()] == []
         assert c.api_keys.list.__doc__ == y.ApiKeysResource.list.__doc__
+        assert c.base_url == y.DEFAULT_BASE_URL
+        assert repr(c).startswith("sync.YativoClient(")
 
 
 def test_errors_are_the_async_clients_own(keyed: tuple[FakeYativo, Any]) -> None:

@@ -480,16 +480,9 @@ class CallScope:
         obs = self._obs
         if not obs.call_end_fns:
             return
-        status = self.status
-        if error is not None:
-            # An error raised from a response carries its status (the last one seen may be a
-            # 401 answered by the replay's status).
-            err_status = getattr(error, "status", None)
-            if isinstance(err_status, int):
-                status = err_status
         obs.emit(obs.call_end_fns, CallEndEvent(
             call_id=self.call_id, operation=self.operation, method=self.method,
-            path=self.path, ok=error is None, status=status, attempts=self.attempts,
+            path=self.path, ok=error is None, status=self.status, attempts=self.attempts,
             retries=self.retries, waited=self.waited, elapsed=elapsed,
             error=None if error is None else type(error).__name__,
         ))
