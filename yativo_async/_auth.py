@@ -32,7 +32,7 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 import pyotp
@@ -40,6 +40,7 @@ import pyotp
 from ._errors import ClientClosedError, TokenUnavailableError, YativoError
 from ._hooks import TokenExchangeEvent
 from ._models import AccessToken
+from ._sansio import mask_secrets
 from ._secret import Secret, SecretLike, to_secret
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("yativo_async")
+
+_R = TypeVar("_R")
 
 
 @attrs.frozen(eq=False)
@@ -254,20 +257,26 @@ class ExchangeTokenProvider:
     async def exchange(self) -> AccessToken:
         """An explicit exchange of the provider's own key pair, outside the single flight:
         the token it returns is the caller's, the provider's cached one is untouched."""
+        access, _sent_at = await self.exchange_with(self._exchange)
+        return access
+
+    async def exchange_with(self, send: Callable[[str, Secret], Awaitable[_R]]) -> _R:
+        """`exchange()` through the caller's own ``send(api_key, api_secret)`` (the client's
+        raw-response exchange), so the key pair never leaves the provider otherwise."""
         self._check_open()
         creds = self._creds
         self.stats.record_exchange("explicit")
         if self._on_exchange is None:
-            access, _sent_at = await self._exchange(creds.api_key, creds.api_secret)
-            return access
+            return await send(creds.api_key, creds.api_secret)
         started = asyncio.get_running_loop().time()
         try:
-            access, _sent_at = await self._exchange(creds.api_key, creds.api_secret)
+            result = await send(creds.api_key, creds.api_secret)
         except Exception as exc:
             self._report("explicit", started, None, exc)
             raise
-        self._report("explicit", started, float(access.expires_in), None)
-        return access
+        # The token is the caller's, not the provider's: its lifetime is not reported.
+        self._report("explicit", started, None, None)
+        return result
 
     def _report(
         self, reason: str, started: float, expires_in: float | None,
@@ -454,9 +463,14 @@ class TwoFactor:
             secret = to_secret(source, "two_factor").get_secret_value().replace(" ", "").upper()
             try:
                 pyotp.TOTP(secret).now()
-            except Exception:
+            except Exception as exc:
+                # pyotp's own reason ("Secrets must be at least 112 bits after decoding",
+                # "Non-base32 digit found" ...), with the secret masked should it ever echo it.
+                reason = mask_secrets(str(exc), (secret,)) or type(exc).__name__
                 raise ValueError(
-                    "two_factor must be a base32 TOTP secret or a callable returning a code"
+                    f"two_factor is not a TOTP secret pyotp accepts: {reason}. Give the "
+                    "base32 secret your authenticator app was set up with, or a callable "
+                    "returning the current code"
                 ) from None
             self._totp = pyotp.TOTP(secret)
         elif callable(source):

@@ -141,7 +141,8 @@ class TokenExchangeEvent:
     ok: bool
     #: seconds the exchange took (waits for budget and retries included)
     elapsed: float
-    #: the new token's lifetime in seconds, when ``ok``
+    #: the new token's lifetime in seconds, when ``ok`` (``None`` for an ``explicit``
+    #: exchange: that token is the caller's, not the client's)
     expires_in: float | None
     #: the failure's class name, when not ``ok``
     error: str | None

@@ -28,17 +28,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from ._client import ApiKeysResource, AuthResource, ClientStats
+from ._client import ApiKeysResource, AuthResource, ClientOptions, ClientStats
 from ._client import YativoClient as AsyncYativoClient
 from ._config import RateLimit
 from ._errors import ClientClosedError
 from ._ratelimit import WindowStatus
 from ._secret import SecretLike
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # a dependency of cattrs (and aiohttp) below 3.11
+    from typing_extensions import Unpack
 
 __all__ = ["ApiKeys", "Auth", "YativoClient"]
 
@@ -131,7 +137,7 @@ class Auth:
         self.token = _blocking(runner, resource.token)
 
 
-async def _build(kwargs: dict[str, Any], from_env: bool) -> AsyncYativoClient:
+async def _build(kwargs: ClientOptions, from_env: bool) -> AsyncYativoClient:
     # Built on the loop that will use it: a transport or Redis client may bind to it.
     if from_env:
         return AsyncYativoClient.from_env(**kwargs)
@@ -165,10 +171,10 @@ class YativoClient:
         ValueError, TypeError: a bad argument, as the async client raises it.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Unpack[ClientOptions]) -> None:
         self._init(kwargs, from_env=False)
 
-    def _init(self, kwargs: dict[str, Any], *, from_env: bool) -> None:
+    def _init(self, kwargs: ClientOptions, *, from_env: bool) -> None:
         runner = _LoopThread()
         try:
             client = runner.run(_build(kwargs, from_env))
@@ -182,7 +188,7 @@ class YativoClient:
         self.auth = Auth(runner, client.auth)
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> YativoClient:
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> YativoClient:
         """`yativo_async.YativoClient.from_env`, blocking."""
         self = cls.__new__(cls)
         self._init(overrides, from_env=True)
