@@ -216,3 +216,32 @@ def no_thread_left() -> Iterator[None]:
     for thread in sync_threads():
         thread.join(10)
     assert sync_threads() == []
+
+
+def test_raw_responses_and_views(keyed: tuple[FakeYativo, Any]) -> None:
+    fake, key = keyed
+    seen: list[y.Request] = []
+    inner = fake.transport()
+
+    async def spy(request: y.Request) -> y.Response:
+        seen.append(request)
+        return await inner.send(request)
+
+    with sync.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                           transport=y.MockTransport(spy), rate_limits=[]) as c:
+        raw = c.api_keys.with_raw_response.list()
+        assert isinstance(raw, y.APIResponse) and raw.status == 200
+        assert [k.id for k in raw.parse()] == [key.id]
+        assert c.auth.with_raw_response.exchange_token().status == 200
+        view = c.with_options(extra_headers={"X-Trace": "abc"}, priority="batch")
+        assert [k.id for k in view.api_keys.list()] == [key.id]
+        assert seen[-1].headers["X-Trace"] == "abc"
+        with pytest.raises(ValueError):
+            c.with_options(timeout=-1)
+        view.close()
+        assert view.closed and not c.closed
+        with pytest.raises(y.ClientClosedError):
+            view.api_keys.list()
+        assert len(c.api_keys.list()) == 1  # the client carries on
+        thread = c._runner.thread
+    assert not thread.is_alive()

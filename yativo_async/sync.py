@@ -31,14 +31,15 @@ import functools
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from ._client import ApiKeysResource, AuthResource, ClientOptions, ClientStats
+from ._client import _UNSET, ApiKeysResource, AuthResource, ClientOptions, ClientStats, _Unset
 from ._client import YativoClient as AsyncYativoClient
-from ._config import RateLimit
+from ._config import RateLimit, RetryPolicy
 from ._errors import ClientClosedError
 from ._ratelimit import WindowStatus
+from ._resources import ApiKeysWithRawResponse, AuthWithRawResponse
 from ._secret import SecretLike
 
 if sys.version_info >= (3, 11):
@@ -46,7 +47,7 @@ if sys.version_info >= (3, 11):
 else:  # a dependency of cattrs (and aiohttp) below 3.11
     from typing_extensions import Unpack
 
-__all__ = ["ApiKeys", "Auth", "YativoClient"]
+__all__ = ["ApiKeys", "ApiKeysRaw", "Auth", "AuthRaw", "YativoClient"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -116,10 +117,32 @@ def _blocking(runner: _LoopThread, method: Callable[P, Awaitable[T]]) -> Callabl
     return call
 
 
+class ApiKeysRaw:
+    """``client.api_keys.with_raw_response``, blocking: each returns a
+    `yativo_async.APIResponse`."""
+
+    def __init__(self, runner: _LoopThread, resource: ApiKeysWithRawResponse) -> None:
+        self.list = _blocking(runner, resource.list)
+        self.get = _blocking(runner, resource.get)
+        self.create = _blocking(runner, resource.create)
+        self.generate = _blocking(runner, resource.generate)
+        self.rotate = _blocking(runner, resource.rotate)
+        self.revoke = _blocking(runner, resource.revoke)
+        self.update_permissions = _blocking(runner, resource.update_permissions)
+
+
+class AuthRaw:
+    """``client.auth.with_raw_response``, blocking."""
+
+    def __init__(self, runner: _LoopThread, resource: AuthWithRawResponse) -> None:
+        self.exchange_token = _blocking(runner, resource.exchange_token)
+
+
 class ApiKeys:
     """``client.api_keys``: the endpoints of `yativo_async.ApiKeysResource`, blocking."""
 
     def __init__(self, runner: _LoopThread, resource: ApiKeysResource) -> None:
+        self.with_raw_response = ApiKeysRaw(runner, resource.with_raw_response)
         self.list = _blocking(runner, resource.list)
         self.get = _blocking(runner, resource.get)
         self.create = _blocking(runner, resource.create)
@@ -133,6 +156,7 @@ class Auth:
     """``client.auth``: the endpoints of `yativo_async.AuthResource`, blocking."""
 
     def __init__(self, runner: _LoopThread, resource: AuthResource) -> None:
+        self.with_raw_response = AuthRaw(runner, resource.with_raw_response)
         self.exchange_token = _blocking(runner, resource.exchange_token)
         self.token = _blocking(runner, resource.token)
 
@@ -181,9 +205,17 @@ class YativoClient:
         except BaseException:
             runner.stop()
             raise
+        self._attach(runner, client, root=None)
+        self._finalizer = weakref.finalize(self, _abandon, runner, client)
+
+    def _attach(
+        self, runner: _LoopThread, client: AsyncYativoClient, root: YativoClient | None
+    ) -> None:
         self._runner = runner
         self._client = client
-        self._finalizer = weakref.finalize(self, _abandon, runner, client)
+        #: the facade that owns the loop; ``None`` for that facade itself (a view keeps it
+        #: alive, so its finalizer cannot stop the loop under the view)
+        self._root = root
         self.api_keys = ApiKeys(runner, client.api_keys)
         self.auth = Auth(runner, client.auth)
 
@@ -204,11 +236,44 @@ class YativoClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_wait: float | _Unset | None = _UNSET,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        priority: Literal["interactive", "batch"] | None = None,
+    ) -> YativoClient:
+        """`yativo_async.YativoClient.with_options`: a view with other per-call settings,
+        sharing this client's loop, pool, limiter, token and stats. Closing the view closes
+        only the view.
+
+        Raises:
+            ValueError, TypeError: a bad setting, before anything is sent.
+            ClientClosedError: the client (or this view) is closed.
+        """
+
+        async def view() -> AsyncYativoClient:
+            return self._client.with_options(
+                timeout=timeout, max_wait=max_wait, retry=retry,
+                extra_headers=extra_headers, priority=priority,
+            )
+
+        facade = YativoClient.__new__(YativoClient)
+        facade._attach(self._runner, self._runner.run(view()), root=self._root or self)
+        return facade
+
     def close(self, *, timeout: float | None = 0.0) -> None:
         """Close the client, stop its loop and join its thread (rule 4). Idempotent.
-        ``timeout``: as `yativo_async.YativoClient.aclose`."""
+        ``timeout``: as `yativo_async.YativoClient.aclose`. On a `with_options` view:
+        close only the view."""
         runner = self._runner
         if runner.stopped:
+            return
+        if self._root is not None:
+            if not self._client.closed:
+                runner.run(self._client.aclose())
             return
         self._finalizer.detach()
         try:
@@ -218,7 +283,7 @@ class YativoClient:
 
     @property
     def closed(self) -> bool:
-        return self._runner.stopped
+        return self._runner.stopped or self._client.closed
 
     def __repr__(self) -> str:
         return f"sync.{self._client!r}"
