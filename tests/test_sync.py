@@ -245,3 +245,17 @@ def test_raw_responses_and_views(keyed: tuple[FakeYativo, Any]) -> None:
         assert len(c.api_keys.list()) == 1  # the client carries on
         thread = c._runner.thread
     assert not thread.is_alive()
+
+
+def test_limits_and_credentials_are_controlled_from_the_callers_thread(
+    keyed: tuple[FakeYativo, Any],
+) -> None:
+    fake, key = keyed
+    with facade(fake, key, rate_limits=[y.RateLimit(10, 60.0)]) as c:
+        c.adopt_rate_limits([y.RateLimit(5, 60.0)])
+        c.api_keys.list()  # the exchange and the list
+        (window,) = c.rate_limit_status()
+        assert (window.limit, window.used + window.in_flight, window.remaining) == (5, 2, 3)
+        c.rotate_credentials(api_secret="yvs_live_wrong")
+        with pytest.raises(y.AuthenticationError):
+            c.auth.exchange_token()  # an explicit exchange uses the new (wrong) pair
