@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,3 +242,32 @@ async def test_no_secret_in_any_span_event_or_metric(
     assert "yativo create" in dump and "yativo.token_exchanges" in dump
     for secret in secrets:
         assert secret not in dump
+
+
+async def test_the_gauge_reads_the_budget_on_the_clients_loop(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A metrics exporter reads the gauge from its own thread: the limiter is read on the
+    client's loop (never raced); a loop too busy to answer makes the gauge skip a beat."""
+    loop = asyncio.get_running_loop()
+    async with client(Script(OK_LIST), telemetry.otel, rate_limits=[y.RateLimit(10, 60.0)]) as c:
+        await c.api_keys.list()
+        await c.api_keys.list()
+        readers: list[str] = []
+        real = c._limiter.status
+
+        def status() -> list[y.WindowStatus]:
+            readers.append(threading.current_thread().name)
+            return real()
+
+        monkeypatch.setattr(c._limiter, "status", status)
+        metrics = await loop.run_in_executor(None, telemetry.metrics)
+        assert metrics["yativo.rate_limit.remaining"][0][1] == 8
+        assert readers == [threading.current_thread().name]  # read on the loop's thread
+
+        # The loop blocked (this thread waits on the exporter): the reading is skipped.
+        monkeypatch.setattr(y._hooks, "BUDGET_READ_TIMEOUT", 0.05)
+        exporter = threading.Thread(target=lambda: readers.append(str(telemetry.metrics())))
+        exporter.start()
+        exporter.join()
+        assert "yativo.rate_limit.remaining" not in readers[-1]

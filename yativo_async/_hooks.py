@@ -17,6 +17,7 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import itertools
 import logging
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from ._ratelimit import Limiter
+    from ._ratelimit import Limiter, WindowStatus
 
 __all__ = [
     "DRAIN_GRACE",
@@ -48,6 +49,9 @@ _log = logging.getLogger("yativo_async")
 
 #: seconds ``aclose()`` gives async hooks still running before cancelling them (rule 3)
 DRAIN_GRACE: Final = 1.0
+#: seconds another thread waits for the client's loop to read its budget (a busy loop makes
+#: a gauge skip one reading rather than stall an exporter)
+BUDGET_READ_TIMEOUT: Final = 1.0
 
 # Call ids are unique in the process, so one observer (an `OpenTelemetry`) may watch several
 # clients. The counter couples nothing: it only names calls.
@@ -176,8 +180,9 @@ class Observer:
     `yativo_async.OpenTelemetry`. Methods run synchronously on the client's loop and must
     not block; each default does nothing."""
 
-    def bind(self, limiter: Limiter) -> None:
-        """The client's limiter (for a budget gauge). Called once per client."""
+    def bind(self, budget: Callable[[], list[WindowStatus]]) -> None:
+        """Called once per client watched: ``budget()`` returns the client's rate-limit
+        windows (`WindowStatus`) and may be called from any thread (a metrics exporter's)."""
 
     def wants(self, event: str) -> bool:
         """Whether to call the method named ``event`` at all (default: it is overridden)."""
@@ -359,12 +364,17 @@ class Observers:
     raises is logged once and the rest still see the event.
     """
 
-    __slots__ = ("_failed", "call_end_fns", "call_start_fns", "items", "rate_limit_wait_fns",
-                 "request_fns", "response_fns", "retry_fns", "token_exchange_fns")
+    __slots__ = ("_failed", "budget", "call_end_fns", "call_start_fns", "items", "loop",
+                 "rate_limit_wait_fns", "request_fns", "response_fns", "retry_fns",
+                 "token_exchange_fns")
 
     def __init__(self, items: Sequence[Observer]) -> None:
         self.items = tuple(items)
         self._failed: set[tuple[int, str]] = set()
+        #: the loop the client's calls run on (seen at each call's start)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        #: the budget reader given to the observers (held here: they may hold it weakly)
+        self.budget: Callable[[], list[WindowStatus]] | None = None
         self.call_start_fns = self._wanted("call_start")
         self.request_fns = self._wanted("request")
         self.response_fns = self._wanted("response")
@@ -378,11 +388,33 @@ class Observers:
 
     def start(self, operation: str, method: str, path: str, lane: str) -> CallScope:
         """A call begins: its scope (which reports `CallStartEvent`)."""
+        self.loop = asyncio.get_running_loop()
         return CallScope(self, operation, method, path, lane)
 
     def bind(self, limiter: Limiter) -> None:
+        """Give each observer a thread-safe view of ``limiter``'s budget."""
+
+        def budget() -> list[WindowStatus]:
+            # The limiter belongs to its loop: read it there when that loop runs on another
+            # thread (a metrics exporter's thread calls this); a gauge may skip a beat, but
+            # it never races the loop.
+            loop = self.loop
+            if loop is None or not loop.is_running() or _running_loop() is loop:
+                return limiter.status()
+
+            async def read() -> list[WindowStatus]:
+                return limiter.status()
+
+            future = asyncio.run_coroutine_threadsafe(read(), loop)
+            try:
+                return future.result(BUDGET_READ_TIMEOUT)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                return []
+
+        self.budget = budget
         for item in self.items:
-            item.bind(limiter)
+            item.bind(budget)
 
     def emit(self, fns: tuple[Callable[[Any], None], ...], event: object) -> None:
         for fn in fns:
@@ -487,6 +519,13 @@ class CallScope:
             retries=self.retries, waited=self.waited, elapsed=elapsed,
             error=None if error is None else type(error).__name__,
         ))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def observers(hooks: Observer | Sequence[Observer] | None) -> Observers | None:

@@ -21,7 +21,7 @@ function calls per event. Leave ``hooks`` unset for none at all.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._hooks import (
@@ -37,7 +37,7 @@ from ._hooks import (
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._ratelimit import Limiter
+    from ._ratelimit import WindowStatus
 
 __all__ = ["OpenTelemetry"]
 
@@ -93,8 +93,8 @@ class OpenTelemetry(Observer):
             "yativo.rate_limit.remaining", callbacks=[self._budget], unit="{request}",
             description="requests left in each rate-limit window",
         )
-        #: clients' limiters, weakly: the gauge must not keep a closed client alive
-        self._limiters: list[tuple[int, Any]] = []
+        #: each client's budget reader, weakly
+        self._budgets: list[tuple[int, weakref.ref[Callable[[], list[WindowStatus]]]]] = []
         self._next_client = 0
         #: call id -> (span, context token)
         self._spans: dict[int, tuple[Any, Any]] = {}
@@ -104,28 +104,26 @@ class OpenTelemetry(Observer):
 
     # -- the gauge ------------------------------------------------------------------------
 
-    def bind(self, limiter: Limiter) -> None:
-        try:
-            ref: Any = weakref.ref(limiter)
-        except TypeError:
-            ref = lambda: limiter  # noqa: E731 (no __weakref__: hold it)
-        self._limiters.append((self._next_client, ref))
+    def bind(self, budget: Callable[[], list[WindowStatus]]) -> None:
+        # Weakly: the gauge must not keep a closed client alive (``budget`` is a closure
+        # over the client's limiter; the weak method dies with the client's observers).
+        self._budgets.append((self._next_client, weakref.ref(budget)))
         self._next_client += 1
 
     def _budget(self, _options: Any) -> Iterable[Any]:
         alive = []
         out = []
-        for client, ref in self._limiters:
-            limiter = ref()
-            if limiter is None:
+        for client, ref in self._budgets:
+            budget = ref()
+            if budget is None:
                 continue
             alive.append((client, ref))
-            for window in limiter.status():
+            for window in budget():
                 out.append(self._observation(window.remaining, {
                     "yativo.client": client,
                     "yativo.window": f"{window.period:g}s",
                 }))
-        self._limiters = alive
+        self._budgets = alive
         return out
 
     # -- spans ----------------------------------------------------------------------------
