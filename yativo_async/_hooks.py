@@ -124,7 +124,11 @@ class RetryEvent:
 
 @attrs.frozen(kw_only=True, slots=True)
 class RateLimitWaitEvent:
-    """A request waited for rate-limit budget (fired after the wait, only when it waited)."""
+    """A request waited for rate-limit budget (fired after the wait, only when it waited).
+
+    The waits are those `YativoClient.time_waited_for_budget` sums: with ``redis=``, taking a
+    slot is a round trip to Redis, so every request reports one.
+    """
 
     call_id: int
     operation: str
