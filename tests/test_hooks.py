@@ -208,7 +208,9 @@ async def test_a_raising_hook_is_logged_once_and_the_calls_go_on(
 
 
 @pytest.mark.looptime
-async def test_a_raising_observer_does_not_stop_the_others() -> None:
+async def test_a_raising_observer_does_not_stop_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Bad(y.Observer):
         def call_end(self, event: y.CallEndEvent) -> None:
             raise ValueError("observer bug")
@@ -216,7 +218,17 @@ async def test_a_raising_observer_does_not_stop_the_others() -> None:
     log = Log()
     async with client(Script(OK_LIST), [Bad(), log.hooks()]) as c:
         await c.api_keys.list()
-    assert len(log.of(y.CallEndEvent)) == 1
+        await c.api_keys.list()
+    assert len(log.of(y.CallEndEvent)) == 2
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "CallEndEvent" in warnings[0].getMessage()
+
+
+@pytest.mark.looptime
+async def test_what_a_sync_hook_returns_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    async with client(Script(OK_LIST), y.Hooks(on_request=lambda e: 42)) as c:
+        await c.api_keys.list()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # -- rule 3: a hook never slows a call ----------------------------------------------------
@@ -256,6 +268,9 @@ async def test_close_cancels_async_hooks_past_the_grace(caplog: pytest.LogCaptur
     assert now() - t0 == pytest.approx(y._hooks.DRAIN_GRACE)
     assert cancelled == [True]
     assert any("cancelled" in r.getMessage() for r in caplog.records)
+    # a cancelled hook is not a failing hook (and its done-callback does not raise)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not any("raised" in r.getMessage() for r in caplog.records)
 
 
 # -- arguments ----------------------------------------------------------------------------
