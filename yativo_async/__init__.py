@@ -40,6 +40,17 @@ from ._errors import (
     TokenUnavailableError,
     YativoError,
 )
+from ._hooks import (
+    CallEndEvent,
+    CallStartEvent,
+    Hooks,
+    Observer,
+    RateLimitWaitEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    TokenExchangeEvent,
+)
 from ._httpx import HttpxTransport
 from ._models import (
     COARSE_PERMISSIONS,
@@ -56,6 +67,7 @@ from ._models import (
     Scope,
     ScopeName,
 )
+from ._otel import OpenTelemetry
 from ._ratelimit import FleetStats, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
 from ._resources import ApiKeysWithRawResponse, AuthWithRawResponse
@@ -81,6 +93,8 @@ __all__ = [
     "BadRequestError",
     "BearerToken",
     "COARSE_PERMISSIONS",
+    "CallEndEvent",
+    "CallStartEvent",
     "ClientClosedError",
     "ClientOptions",
     "ClientStats",
@@ -91,23 +105,30 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
     "FleetStats",
+    "Hooks",
     "HttpxTransport",
     "JSONValue",
     "KeyRateLimit",
     "MockTransport",
     "NotFoundError",
+    "Observer",
+    "OpenTelemetry",
     "OutcomeUnknownError",
     "Permission",
     "PermissionDeniedError",
     "PermissionName",
     "RateLimit",
     "RateLimitError",
+    "RateLimitWaitEvent",
     "RedisRateLimiter",
     "RedisTokenCache",
     "RedisUnavailableError",
     "Request",
+    "RequestEvent",
     "Response",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "RotatedApiKey",
     "SCOPED_PERMISSIONS",
@@ -118,6 +139,7 @@ __all__ = [
     "SlidingWindowLimiter",
     "StaticTokenProvider",
     "Timeouts",
+    "TokenExchangeEvent",
     "TokenProvider",
     "TokenStats",
     "TokenUnavailableError",

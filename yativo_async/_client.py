@@ -25,6 +25,7 @@ from ._auth import (
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
+from ._hooks import Observer, Observers, observers
 from ._logging import configure_from_env
 from ._pipeline import ClientStats, Options, Pipeline
 from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus, check_reserve
@@ -101,6 +102,7 @@ class ClientOptions(TypedDict, total=False):
     interactive_reserve: float
     redis_fallback: Literal["fail", "local"]
     local_share: float | None
+    hooks: Observer | Sequence[Observer] | None
 
 
 class _Unset(enum.Enum):
@@ -143,6 +145,8 @@ class YativoClient:
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
             your own SSL context) for that.
+        hooks: `Hooks` (your callables for each request, response, retry, wait for budget,
+            token exchange and call) and/or `OpenTelemetry()`, or a list of them.
 
     Raises:
         ValueError, TypeError: a bad argument (named in the message), before anything is
@@ -173,6 +177,7 @@ class YativoClient:
         interactive_reserve: float = 0.1,
         redis_fallback: Literal["fail", "local"] = "fail",
         local_share: float | None = None,
+        hooks: Observer | Sequence[Observer] | None = None,
     ) -> None:
         configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -195,6 +200,7 @@ class YativoClient:
             raise ValueError("token_path must be a path starting with '/'")
         self.token_path = token_path
         self._rng = random.Random(seed)
+        self._hooks: Observers | None = observers(hooks)
         self.stats = ClientStats()
         if not isinstance(rate_limits, (list, tuple)):
             raise TypeError("rate_limits must be a list of RateLimit")
@@ -254,6 +260,7 @@ class YativoClient:
             tokens=self._tokens,
             stats=self.stats,
             rng=self._rng,
+            hooks=self._hooks,
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
@@ -305,6 +312,7 @@ class YativoClient:
                 stats=self.stats.tokens,
                 rng=self._rng,
                 cache=cache,
+                on_exchange=None if self._hooks is None else self._hooks.token_exchange,
             )
         # Fail at construction, not at the first request of a web app hours later.
         raise ValueError(
