@@ -338,3 +338,236 @@ def test_a_shared_failure_is_cloned_per_waiter() -> None:
     assert (clone.status, clone.retry_after, clone.from_token_exchange, clone.args) == (
         503, 2.0, True, original.args)
     assert str(clone) == str(original)
+
+
+# _sansio ----------------------------------------------------------------------------------
+
+from yativo_async import _sansio as wire  # noqa: E402
+
+NOW = 1_800_000_000.0  # an epoch "now" for the parsers
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("30", 30.0),
+        ("0", 0.0),
+        (" 2.5 ", 2.5),
+        ("", None),
+        ("   ", None),
+        ("-1", None),
+        ("-0.001", None),
+        ("inf", None),
+        ("nan", None),
+        ("soon", None),
+    ],
+)
+def test_retry_after_values(value: str, seconds: float | None) -> None:
+    assert wire.parse_retry_after(value, now_epoch=NOW) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    import email.utils
+
+    date = email.utils.formatdate(NOW + 90, usegmt=True)
+    assert wire.parse_retry_after(date, now_epoch=NOW) == pytest.approx(90.0)
+    past = email.utils.formatdate(NOW - 90, usegmt=True)
+    assert wire.parse_retry_after(past, now_epoch=NOW) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("reset", "seconds"),
+    [
+        ("30", 30.0),  # seconds from now
+        ("0", 0.0),
+        ("-5", None),
+        ("inf", None),
+        ("nan", None),
+        (str(int(NOW) + 40), 40.0),  # an epoch timestamp
+        (str(int(NOW) - 40), 0.0),  # one in the past: free now
+        (str(int(NOW * 1000) + 40_000), 40.0),  # epoch milliseconds
+        ("999999999", 999_999_999.0),  # just under the epoch threshold: seconds
+        ("1000000000", 0.0),  # at it: an epoch (long past)
+        ("999999999999", 999_999_999_999.0 - NOW),  # under the ms threshold: epoch seconds
+        ("1000000000000", 0.0),  # at it: epoch milliseconds (long past)
+    ],
+)
+def test_reset_values(reset: str, seconds: float | None) -> None:
+    info = wire.parse_rate_limit_headers({"x-ratelimit-reset": reset}, now_epoch=NOW)
+    if seconds is None:
+        assert info.reset_after is None
+    else:
+        assert info.reset_after == pytest.approx(seconds)
+
+
+def test_no_headers_means_nothing() -> None:
+    info = wire.parse_rate_limit_headers({}, now_epoch=NOW)
+    assert info == wire.ServerLimits()
+    assert info.retry_after is info.reset_after is info.limit is info.remaining is None
+    assert info.policies == ()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ('100;w=60', [y.RateLimit(100, 60.0)]),
+        ('q=5;w=1', [y.RateLimit(5, 1.0)]),
+        ('"burst";q=5;w=1, "daily";q=1000;w=86400',
+         [y.RateLimit(5, 1.0), y.RateLimit(1000, 86400.0)]),
+        (', ,;w=1, q=5;w=1', [y.RateLimit(5, 1.0)]),  # empty items skipped, the rest read
+        ('q=abc;w=1, q=5;w=x, q=5;w=inf, q=5', []),  # malformed items ignored
+        ('"a";q=5;w=1, garbage, "b";q=7;w=2', [y.RateLimit(5, 1.0), y.RateLimit(7, 2.0)]),
+    ],
+)
+def test_malformed_policy_items_are_skipped(policy: str, expected: list[y.RateLimit]) -> None:
+    info = wire.parse_rate_limit_headers({"ratelimit-policy": policy}, now_epoch=NOW)
+    assert list(info.policies) == expected
+
+
+def test_cap_server_limits_bounds_and_notes() -> None:
+    info = wire.ServerLimits(retry_after=120.0, reset_after=60.0,
+                             policies=(y.RateLimit(5, 1.0), y.RateLimit(9, 1e9)))
+    capped, notes = wire.cap_server_limits(info, max_pause=60.0, max_period=3600.0)
+    assert capped.retry_after == 60.0
+    assert capped.reset_after == 60.0  # at the bound: kept
+    assert capped.policies == (y.RateLimit(5, 1.0), y.RateLimit(9, 3600.0))
+    assert len(notes) == 2
+    same, none = wire.cap_server_limits(wire.ServerLimits(retry_after=60.0), max_pause=60.0,
+                                         max_period=1.0)
+    assert same.retry_after == 60.0 and none == []
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "Bad Request"), (401, "Unauthorized"), (403, "Forbidden"), (404, "Not Found"),
+     (409, "Conflict"), (422, "Unprocessable Entity"), (429, "Too Many Requests"),
+     (500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Unavailable"),
+     (504, "Gateway Timeout"), (418, "error")],
+)
+def test_a_bodiless_error_says_its_status(status: int, message: str) -> None:
+    exc = wire.error_from_response(status, {}, b"")
+    assert exc.message == message
+    assert exc.body is None
+
+
+def test_status_boundaries() -> None:
+    assert [wire.is_success(s) for s in (199, 200, 299, 300)] == [False, True, True, False]
+    moved = wire.error_from_response(300, {"location": "https://u:p@evil.example/x"}, b"")
+    assert "HTTP 300" in moved.message and "(to evil.example)" in moved.message
+    assert "u:p" not in moved.message
+    relative = wire.error_from_response(399, {"location": "/elsewhere"}, b"")
+    assert "(to a relative URL)" in relative.message
+    assert "redirect" not in wire.error_from_response(400, {}, b"").message
+    assert "informational" in wire.error_from_response(101, {}, b"").message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b'{"message": "nope"}', "application/json", "nope"),
+        (b'"just a string"', "application/json", "just a string"),
+        (b'{"error": {"detail": "deep"}}', "", "deep"),
+        (b'{"errors": [{"msg": "a"}, "b", 3]}', "", "a; b; 3"),
+        (b'{"errors": [[1], {"x": 1}]}', "", None),  # nothing readable
+        (b'{"a": {"b": {"c": {"d": {"e": {"f": {"message": "too deep"}}}}}}}', "", None),
+        (b'{"error": {"error": {"error": {"error": {"error": {"error": "six"}}}}}}', "", None),
+        (b'{"error": {"error": {"error": {"error": {"error": "five"}}}}}', "", "five"),
+        (b'[1, 2]', "", None),
+        (b"<html><title>Bad gateway</title></html>", "text/html", "Bad gateway"),
+        (b"<html><h1>Oops</h1></html>", "", "Oops"),
+        (b"<html><body>x</body></html>", "", "an HTML error page (probably from a proxy)"),
+        (b"plain text\nsecond line", "text/plain", "plain text"),
+        (b"   ", "", None),
+    ],
+)
+def test_messages_found_in_bodies(body: bytes, content_type: str, message: str | None) -> None:
+    assert wire.extract_message(body, content_type) == message
+
+
+def test_long_messages_are_cut() -> None:
+    assert len(wire.extract_message(b"x" * 5000, "") or "") == 500
+    assert len(wire.extract_message(b'{"message": "' + b"y" * 5000 + b'"}', "") or "") == 500
+    long_title = b"<title>" + b"z" * 5000 + b"</title>"
+    assert len(wire.extract_message(long_title, "text/html") or "") == 200
+    assert len(wire.extract_message(b'{"errors": ["' + b"w" * 900 + b'"]}', "") or "") == 500
+    assert len(wire.extract_message(b'{"errors": [' + b"7" * 900 + b"]}", "") or "") == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "fails"),
+    [
+        (b'{"success": false, "message": "not revoked"}', True),
+        (b'{"status": "error", "message": "x"}', True),
+        (b'{"status": "FAILED"}', True),
+        (b'{"success": true}', False),
+        (b'{"status": "ok"}', False),
+        (b'{"success": 0}', False),  # only an explicit false
+        (b'{"status": 3}', False),
+        (b'["success", false]', False),
+        (b"success: false", False),  # not JSON
+        (b'{"data": {}}', False),
+        (b"", False),
+    ],
+)
+def test_failure_envelopes(body: bytes, fails: bool) -> None:
+    found = wire.reported_failure(200, {"x-request-id": "r1"}, body)
+    assert (found is not None) is fails
+    if found is not None:
+        assert isinstance(found, y.APIStatusError)
+        assert found.status == 200 and found.request_id == "r1"
+        assert "reported a failure" in str(found)
+
+
+def test_a_failure_envelope_message() -> None:
+    found = wire.reported_failure(200, {}, b'{"success": false, "message": "key is locked"}')
+    assert found is not None and found.message.endswith("key is locked")
+    bare = wire.reported_failure(200, {}, b'{"success": false}')
+    assert bare is not None and bare.message.endswith("the server reported a failure")
+
+
+def test_error_bodies_mask_secret_fields_at_any_depth_and_in_lists() -> None:
+    body = (b'{"api_secret": "S1", "data": [{"access_token": "T1", "name": "n"}],'
+            b' "nested": {"password": "P1", "ok": null}, "message": "m"}')
+    kept = wire.safe_body(body)
+    for secret in ("S1", "T1", "P1"):
+        assert secret not in kept
+    assert '"name": "n"' in kept and '"message": "m"' in kept and '"ok": null' in kept
+
+
+def test_deep_bodies_are_cut_not_recursed() -> None:
+    deep: object = "bottom"
+    for _ in range(40):
+        deep = [deep]
+    import json as _json
+
+    kept = wire.safe_body(_json.dumps(deep).encode())
+    assert "bottom" not in kept and '"..."' in kept
+    shallow: object = "bottom"
+    for _ in range(30):
+        shallow = [shallow]
+    assert "bottom" in wire.safe_body(_json.dumps(shallow).encode())
+
+
+def test_body_cap_boundary() -> None:
+    exact = b"a" * wire.BODY_CAP
+    assert wire.safe_body(exact) == exact.decode()
+    over = wire.safe_body(b"a" * (wire.BODY_CAP + 1))
+    assert over == "a" * wire.BODY_CAP + "...[truncated]"
+
+
+def test_non_json_bodies_are_redacted_as_text() -> None:
+    kept = wire.safe_body(b'oops "api_secret": "S2" Authorization: Bearer abc.def')
+    assert "S2" not in kept and "abc.def" not in kept
+
+
+@pytest.mark.parametrize("key_id", [".", "..", "", "a/b", "a b", "a?b", "a#b"])
+def test_key_ids_that_are_not_one_segment(key_id: str) -> None:
+    with pytest.raises(ValueError, match="not a valid key id"):
+        wire.key_path(key_id)
+
+
+def test_key_id_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match="key_id must be a str"):
+        wire.key_path(5)  # type: ignore[arg-type]
+    assert wire.key_path("...") == "/apikey/..."  # three dots is a name, not a traversal
+    assert wire.key_path("a.b", "/revoke") == "/apikey/a.b/revoke"
