@@ -478,6 +478,11 @@ def test_status_boundaries() -> None:
         (b"<html><body>x</body></html>", "", "an HTML error page (probably from a proxy)"),
         (b"plain text\nsecond line", "text/plain", "plain text"),
         (b"   ", "", None),
+        (b'{"message": "", "detail": "the detail"}', "", "the detail"),  # empty: look on
+        (b'{"errors": [], "msg": "m"}', "", "m"),
+        (b'{"message": "cut', "application/json", '{"message": "cut'),  # not JSON: as text
+        (b"<p>no title</p>", "text/plain", "an HTML error page (probably from a proxy)"),
+        (b"<title>t</title>", "application/json", "t"),
     ],
 )
 def test_messages_found_in_bodies(body: bytes, content_type: str, message: str | None) -> None:
@@ -571,3 +576,23 @@ def test_key_id_must_be_a_string() -> None:
         wire.key_path(5)  # type: ignore[arg-type]
     assert wire.key_path("...") == "/apikey/..."  # three dots is a name, not a traversal
     assert wire.key_path("a.b", "/revoke") == "/apikey/a.b/revoke"
+
+
+@pytest.mark.parametrize(
+    ("headers", "limit", "remaining", "reset"),
+    [
+        ({"ratelimit": "limit=100, remaining=50, reset=30"}, 100, 50, 30.0),  # draft-07
+        ({"ratelimit": "limit=100, remaining=50"}, 100, 50, None),
+        ({"ratelimit": '"default";r=7;t=12, "other";r=1;t=99'}, None, 7, 12.0),  # draft-08
+        ({"ratelimit": '"default";r=7'}, None, 7, None),
+    ],
+)
+def test_ratelimit_field_drafts(headers: dict[str, str], limit: int | None,
+                                remaining: int | None, reset: float | None) -> None:
+    info = wire.parse_rate_limit_headers(headers, now_epoch=NOW)
+    assert (info.limit, info.remaining, info.reset_after) == (limit, remaining, reset)
+
+
+def test_mask_secrets_ignores_empty_values() -> None:
+    assert wire.mask_secrets("abc", ("",)) == "abc"
+    assert wire.mask_secrets("a tok b tok", ("tok", "")) == "a *** b ***"
