@@ -14,6 +14,7 @@
      ├── APIConnectionError        the request did not complete (.maybe_sent)
      │    └── APITimeoutError
      ├── ResponseDecodeError       a body that is not what the docs promise
+     │    └── ResponseTooLargeError     a body past max_response_bytes (after decompression)
      ├── OutcomeUnknownError       a create/generate/rotate that may or may not have happened
      └── TokenUnavailableError     no bearer token could be had (the exchange failed or backs off)
 
@@ -41,6 +42,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "TokenUnavailableError",
     "YativoError",
@@ -214,6 +216,18 @@ class TokenUnavailableError(YativoError):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A response body longer than ``max_response_bytes``, counted after decompression.
+
+    The transport stopped reading at the cap and dropped the connection, so neither an
+    endless body nor a compression bomb can grow the process. ``limit`` is the cap in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.limit = limit
 
 
 # --------------------------------------------------------------------------------------
