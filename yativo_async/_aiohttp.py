@@ -25,14 +25,16 @@ import logging
 from typing import Final
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
-from ._errors import APIConnectionError, APITimeoutError, YativoError
+from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
 from ._transport import (
     Request,
     Response,
     check_headers,
     closed_error,
     response_cap,
+    scrub,
     too_large,
 )
 
@@ -166,9 +168,13 @@ class AiohttpTransport:
                 maybe_sent=False,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            text = scrub(str(exc), request)[:200]
+            if isinstance(exc.__cause__, ContentEncodingError):
+                # The body arrived but does not inflate: a bad body, not a network fault
+                # (as HttpxTransport says it).
+                raise ResponseDecodeError(f"response body cannot be decoded: {text}") from exc
             raise APIConnectionError(
-                f"{request.method} {_path(request.url)} failed: "
-                f"{exc.__class__.__name__}: {str(exc)[:200]}"
+                f"{request.method} {_path(request.url)} failed: {exc.__class__.__name__}: {text}"
             ) from exc
         except RuntimeError as exc:
             if session.closed:  # closed under us (by its owner) while this request ran

@@ -25,6 +25,7 @@ from ._transport import (
     check_headers,
     closed_error,
     response_cap,
+    scrub,
     too_large,
 )
 
@@ -68,7 +69,7 @@ class HttpxTransport:
         client = self._get_client()
         timeout = request.timeout if request.timeout is not None else _DEFAULT_TIMEOUT
         try:
-            return await asyncio.wait_for(self._exchange(client, request, timeout), timeout)
+            return await self._exchange(client, request, timeout)
         except YativoError:
             raise
         except httpx.ConnectTimeout as exc:
@@ -78,10 +79,13 @@ class HttpxTransport:
                 f"{request.method} request timed out after {timeout} s"
             ) from exc
         except httpx.ConnectError as exc:
-            raise APIConnectionError(f"cannot connect: {exc}", maybe_sent=False) from exc
+            raise APIConnectionError(
+                f"cannot connect: {scrub(str(exc), request)[:200]}", maybe_sent=False
+            ) from exc
         except (httpx.TransportError, OSError) as exc:
             raise APIConnectionError(
-                f"{request.method} failed: {exc.__class__.__name__}: {str(exc)[:200]}"
+                f"{request.method} failed: {exc.__class__.__name__}: "
+                f"{scrub(str(exc), request)[:200]}"
             ) from exc
         except RuntimeError as exc:
             if client.is_closed:  # closed under us (by its owner) while this request ran

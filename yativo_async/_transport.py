@@ -40,6 +40,7 @@ __all__ = [
     "check_headers",
     "closed_error",
     "response_cap",
+    "scrub",
     "too_large",
 ]
 
@@ -112,6 +113,18 @@ def check_headers(headers: Mapping[str, str]) -> None:
                 f"HTTP header {name!r} holds a control character (CR, LF, NUL or another); "
                 "it cannot be sent (the value is not shown: it may be a secret)"
             )
+
+
+def scrub(text: str, request: Request) -> str:
+    """``text`` (a library's error message, which may quote what a server sent back) with
+    the request's own secrets masked: the bearer token and the 2FA code it carried. A
+    hostile server can echo them in a malformed status line or header."""
+    for name, value in request.headers.items():
+        if name.lower() in _HIDDEN_HEADERS and value:
+            secret = value.split(" ", 1)[1] if value.startswith("Bearer ") else value
+            if secret:
+                text = text.replace(secret, "***")
+    return text
 
 
 def closed_error() -> APIConnectionError:
