@@ -1,7 +1,7 @@
 import pytest
 
 import yativo_async as y
-from yativo_async._errors import error_from_response, safe_body
+from yativo_async._sansio import error_from_response, safe_body
 
 
 @pytest.mark.parametrize(

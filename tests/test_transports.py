@@ -43,17 +43,15 @@ async def test_aioresponses_error_status_maps() -> None:
 
 
 def test_client_survives_two_asyncio_runs() -> None:
-    async def serve_and_call(client: y.YativoClient, port_holder: list[int]) -> int:
-        async with FakeYativo(port=port_holder[0]) as fake:
-            port_holder[0] = int(fake.base_url.split(":")[2].split("/")[0])
-            client._base_url = fake.base_url  # the fake's port is only known now
-            client._tokens = y.StaticTokenProvider(fake.access_token)
+    port = _free_port()
+    client = y.YativoClient(access_token="yat_user_fixed", base_url=f"http://127.0.0.1:{port}/api")
+
+    async def serve_and_call() -> int:
+        async with FakeYativo(port=port, access_token="yat_user_fixed"):
             return len(await client.api_keys.list())
 
-    client = y.YativoClient(access_token="placeholder")
-    port = [0]
-    assert asyncio.run(serve_and_call(client, port)) == 0
-    assert asyncio.run(serve_and_call(client, port)) == 0
+    assert asyncio.run(serve_and_call()) == 0
+    assert asyncio.run(serve_and_call()) == 0
 
     async def close() -> None:
         await client.aclose()

@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 import pyotp
 
-from ._errors import TokenUnavailableError, YativoError
+from ._errors import ClientClosedError, TokenUnavailableError, YativoError
 from ._models import AccessToken
 from ._secret import Secret, SecretLike, to_secret
 
@@ -111,6 +111,12 @@ class TokenStats:
     #: tokens taken from the fleet's shared cache (Redis) instead of exchanged
     shared: int = 0
     refreshes: dict[str, int] = attrs.field(factory=dict)
+
+    def record_exchange(self, reason: str) -> None:
+        """One exchange request, made for ``reason`` (``cold``, ``expiry``, ``401``,
+        ``explicit`` ...)."""
+        self.exchanges += 1
+        self.refreshes[reason] = self.refreshes.get(reason, 0) + 1
 
 
 @attrs.frozen
@@ -240,19 +246,30 @@ class ExchangeTokenProvider:
         self._retry_at = float("-inf")
         self._last_error = None
 
+    async def exchange(self) -> AccessToken:
+        """An explicit exchange of the provider's own key pair, outside the single flight:
+        the token it returns is the caller's, the provider's cached one is untouched."""
+        self._check_open()
+        creds = self._creds
+        self.stats.record_exchange("explicit")
+        access, _sent_at = await self._exchange(creds.api_key, creds.api_secret)
+        return access
+
     async def aclose(self) -> None:
         self._closed = True
         flight, self._flight = self._flight, None
         if flight is not None and not flight.done():
             flight.cancel()
-            with contextlib.suppress(BaseException):
+            # The flight's own failure was handed to its waiters (R5); a KeyboardInterrupt
+            # or SystemExit reaching us here is not ours to swallow.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await flight
 
     # -- the flight (R3, R4, R5, R7, R8, R9) ----------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("the token provider is closed")
+            raise ClientClosedError("the token provider is closed (the client was closed)")
 
     async def _join(self) -> BearerToken:
         flight = self._flight
@@ -266,8 +283,8 @@ class ExchangeTokenProvider:
             return await asyncio.shield(flight)
         except asyncio.CancelledError:
             if flight.cancelled() and not _self_cancelling():
-                raise TokenUnavailableError(
-                    "the token exchange was cancelled (client closed)"
+                raise ClientClosedError(
+                    "the token exchange was cancelled: the client was closed"
                 ) from None
             raise
         except YativoError as exc:
@@ -289,7 +306,7 @@ class ExchangeTokenProvider:
                 f"token exchange failed: {cause.__class__.__name__}",
                 retry_after=self._retry_at - now,
             )
-            copy._from_token_provider = True  # type: ignore[attr-defined]
+            copy.from_token_exchange = True
         copy.__cause__ = cause
         return copy
 
@@ -370,7 +387,7 @@ class ExchangeTokenProvider:
 
 def _own_copy(exc: YativoError) -> YativoError:
     copy = exc._clone()
-    copy._from_token_provider = True  # type: ignore[attr-defined]
+    copy.from_token_exchange = True
     return copy
 
 

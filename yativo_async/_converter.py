@@ -22,8 +22,9 @@ from typing import Any, Final, TypeVar
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
-from ._errors import ResponseDecodeError, safe_body
+from ._errors import ResponseDecodeError
 from ._models import AccessToken, ApiKey, CreatedApiKey, KeyRateLimit, RotatedApiKey
+from ._sansio import safe_body
 from ._secret import Secret
 
 __all__ = ["converter", "decode", "decode_key_list", "loads", "to_jsonable"]

@@ -1,4 +1,5 @@
-"""The exception tree, and the one pure function that maps a response to an exception.
+"""The exception tree. Which response becomes which exception is decided by
+`yativo_async._sansio.error_from_response` (pure, beside the rest of the wire protocol).
 
 ::
 
@@ -12,7 +13,8 @@
      │    ├── RateLimitError            429, or the client's own budget past max_wait (.retry_after)
      │    └── ServerError               5xx
      ├── APIConnectionError        the request did not complete (.maybe_sent)
-     │    └── APITimeoutError
+     │    ├── APITimeoutError
+     │    └── ClientClosedError         the client was closed before the call ended
      ├── ResponseDecodeError       a body that is not what the docs promise
      │    └── ResponseTooLargeError     a body past max_response_bytes (after decompression)
      ├── OutcomeUnknownError       a create/generate/rotate that may or may not have happened
@@ -20,15 +22,13 @@
 
 Rules: errors carry data, never secrets. Bodies kept on an error are capped and have
 secret-looking fields masked. Foreign exceptions (aiohttp, httpx) are translated once, at the
-transport edge, with ``raise ... from exc``.
+transport edge, with ``raise ... from exc``. What the retry layer reads from an error is a
+declared attribute of `YativoError` (``retry_after``, ``from_token_exchange``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from typing import Any, Final
 
 __all__ = [
     "APIConnectionError",
@@ -36,6 +36,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -46,30 +47,20 @@ __all__ = [
     "ServerError",
     "TokenUnavailableError",
     "YativoError",
-    "error_from_response",
-    "redact_text",
 ]
 
-BODY_CAP: Final = 2048
-_REQUEST_ID_HEADERS: Final = (
-    "x-request-id",
-    "request-id",
-    "x-correlation-id",
-    "x-amzn-requestid",
-    "cf-ray",
-)
-_SECRET_KEYS: Final = re.compile(
-    r"secret|token|password|authorization|api_key|apikey|code", re.IGNORECASE
-)
-_JSON_SECRET_FIELD: Final = re.compile(
-    r'("[^"]*(?:secret|token|password|authorization|api_key|apikey)[^"]*"\s*:\s*)"[^"]*"',
-    re.IGNORECASE,
-)
-_BEARER: Final = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-
-
 class YativoError(Exception):
-    """Base of every error the SDK raises on purpose."""
+    """Base of every error the SDK raises on purpose.
+
+    Attributes:
+        retry_after: seconds after which trying again makes sense, when known (a server's
+            ``Retry-After``, the client's own budget, a token exchange's backoff).
+        from_token_exchange: the error is a failed token exchange handed to a waiting call;
+            the token provider has its own backoff, so the call's retry layer leaves it be.
+    """
+
+    retry_after: float | None = None
+    from_token_exchange: bool = False
 
     def _clone(self) -> YativoError:
         """A fresh exception object with the same data (one per waiter of a shared failure)."""
@@ -179,6 +170,19 @@ class APITimeoutError(APIConnectionError):
         super().__init__(message, maybe_sent=maybe_sent)
 
 
+class ClientClosedError(APIConnectionError, RuntimeError):
+    """The client was closed (``aclose()``) before this call ended, or a call was made on a
+    closed client. A call that was in flight may have reached the server (``maybe_sent``).
+
+    Also a ``RuntimeError``, as using a closed client always was.
+    """
+
+    def __init__(
+        self, message: str = "the YativoClient is closed", *, maybe_sent: bool = False
+    ) -> None:
+        super().__init__(message, maybe_sent=maybe_sent)
+
+
 class ResponseDecodeError(YativoError):
     """A response body that is not what the docs promise: bad JSON, wrong shape, missing field."""
 
@@ -228,155 +232,3 @@ class ResponseTooLargeError(ResponseDecodeError):
     def __init__(self, message: str, *, limit: int, status: int | None = None) -> None:
         super().__init__(message, status=status)
         self.limit = limit
-
-
-# --------------------------------------------------------------------------------------
-# Pure helpers
-
-
-def redact_text(text: str) -> str:
-    """Mask values of secret-looking JSON fields and bearer tokens in free text."""
-    text = _JSON_SECRET_FIELD.sub(r'\1"***"', text)
-    return _BEARER.sub(r"\1***", text)
-
-
-def _redact_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: ("***" if isinstance(k, str) and _SECRET_KEYS.search(k) and v is not None
-                else _redact_json(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact_json(v) for v in value]
-    return value
-
-
-def safe_body(body: bytes) -> str:
-    """The body as text for an error: secret fields masked, capped at ``BODY_CAP``."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        redacted = redact_text(text)
-    else:
-        redacted = json.dumps(_redact_json(parsed), ensure_ascii=False)
-    if len(redacted) > BODY_CAP:
-        return redacted[:BODY_CAP] + "...[truncated]"
-    return redacted
-
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
-_SPACES = re.compile(r"\s+")
-
-
-def _message_from_json(parsed: Any) -> str | None:
-    if isinstance(parsed, str):
-        return parsed
-    if not isinstance(parsed, dict):
-        return None
-    for key in ("message", "error_description", "detail", "error", "errors", "msg"):
-        if key not in parsed:
-            continue
-        value = parsed[key]
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, dict):
-            inner = _message_from_json(value)
-            if inner:
-                return inner
-        if isinstance(value, list) and value:
-            parts = [_message_from_json(v) or str(v) for v in value[:5]]
-            return "; ".join(p for p in parts if p)
-    return None
-
-
-def extract_message(body: bytes, content_type: str = "") -> str | None:
-    """Find a human message in a lenient error body: JSON, HTML or plain text."""
-    text = body.decode("utf-8", errors="replace").strip()
-    if not text:
-        return None
-    if text[:1] in "{[\"":
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            pass
-        else:
-            found = _message_from_json(parsed)
-            return redact_text(found)[:500] if found else None
-    if "html" in content_type or text[:1] == "<":
-        match = _TITLE.search(text) or _H1.search(text)
-        if match:
-            inner = _SPACES.sub(" ", _TAGS.sub("", match.group(1))).strip()
-            if inner:
-                return redact_text(inner)[:200]
-        return "an HTML error page (probably from a proxy)"
-    first_line = text.splitlines()[0].strip()
-    return redact_text(first_line)[:500]
-
-
-_STATUS_TEXT: Final = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-def _class_for(status: int) -> type[APIStatusError]:
-    if status in (400, 422):
-        return BadRequestError
-    if status == 401:
-        return AuthenticationError
-    if status == 403:
-        return PermissionDeniedError
-    if status == 404:
-        return NotFoundError
-    if status == 409:
-        return ConflictError
-    if status == 429:
-        return RateLimitError
-    if status >= 500:
-        return ServerError
-    return APIStatusError
-
-
-def request_id_from(headers: Mapping[str, str]) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def error_from_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    retry_after: float | None = None,
-) -> APIStatusError:
-    """Build the exception for an error response. Pure: no I/O, no clock.
-
-    ``headers`` must have lower-case names (every transport hands them over so).
-    """
-    message = extract_message(body, headers.get("content-type", "")) or _STATUS_TEXT.get(
-        status, "error"
-    )
-    cls = _class_for(status)
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "headers": headers,
-        "body": safe_body(body) if body else None,
-        "request_id": request_id_from(headers),
-    }
-    return cls(message, retry_after=retry_after, **kwargs)

@@ -20,16 +20,38 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections import deque
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from ._config import RateLimit
 from ._errors import RateLimitError
 
-__all__ = ["NullLimiter", "Slot", "SlidingWindowLimiter", "WindowStatus"]
+__all__ = [
+    "DEFAULT_MAX_WAIT",
+    "Lane",
+    "Limiter",
+    "MaxWait",
+    "NullLimiter",
+    "Slot",
+    "SlidingWindowLimiter",
+    "WindowStatus",
+]
+
+
+class _Default(enum.Enum):
+    DEFAULT_MAX_WAIT = "the limiter's own max_wait"
+
+
+#: ``acquire(max_wait=DEFAULT_MAX_WAIT)``: the limiter's configured ``max_wait``
+DEFAULT_MAX_WAIT: Final = _Default.DEFAULT_MAX_WAIT
+#: seconds, ``None`` (no bound), or `DEFAULT_MAX_WAIT`
+MaxWait = float | None | _Default
+#: a call's priority lane: ``"interactive"`` waiters are served before ``"batch"`` ones
+Lane = Literal["interactive", "batch"]
 
 
 @attrs.frozen(kw_only=True)
@@ -98,9 +120,74 @@ class _Window:
         return first + rounds * self.period
 
 
-class Slot:
+class Slot(Protocol):
     """A taken slot. ``release()`` stamps it (the request was sent, or may have been);
     ``release(sent=False)`` gives it back untouched (it never left). Idempotent."""
+
+    def release(self, *, sent: bool = True) -> None: ...
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What the pipeline needs from a rate limiter. `SlidingWindowLimiter` (one process),
+    `yativo_async.RedisRateLimiter` (a fleet) and `NullLimiter` (limiting off) implement it.
+
+    Times are the running loop's (``loop.time()``).
+    """
+
+    #: seconds spent waiting for budget, summed over all requests
+    time_waited: float
+
+    @property
+    def limits(self) -> tuple[RateLimit, ...]:
+        """The windows in force (configured, or stricter ones the server announced)."""
+        ...
+
+    @property
+    def waiting(self) -> int:
+        """Callers queued for a slot now."""
+        ...
+
+    async def acquire(
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
+    ) -> Slot:
+        """Wait for a slot in every window. ``priority`` jumps the queue (the token
+        exchange, which every queued request waits on); ``lane`` is the call's priority lane.
+        Raises `RateLimitError` when ``max_wait`` (this call's, else the limiter's) would be
+        exceeded."""
+        ...
+
+    def adopt(self, limits: Sequence[RateLimit]) -> None:
+        """Keep to ``limits`` too where they are stricter; never loosen."""
+        ...
+
+    def adopt_unknown_period(self, limit: int) -> None:
+        """A quota whose window the server did not name."""
+        ...
+
+    def pause_until(self, when: float) -> None:
+        """Start nothing before ``when``: the server said its budget is gone."""
+        ...
+
+    def server_budget(self, remaining: int, until: float) -> None:
+        """The server says ``remaining`` requests are left until ``until``."""
+        ...
+
+    def status(self) -> list[WindowStatus]:
+        """Per window: the budget left and when the next slot frees."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what the limiter holds (a Redis connection, background releases)."""
+        ...
+
+
+class _LocalSlot:
+    """A slot of a `SlidingWindowLimiter`."""
 
     __slots__ = ("_limiter",)
 
@@ -113,7 +200,7 @@ class Slot:
             limiter._release(sent)
 
 
-_NULL_SLOT: Final = Slot(None)
+_NULL_SLOT: Final = _LocalSlot(None)
 
 
 class _Waiter:
@@ -156,7 +243,6 @@ class SlidingWindowLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: seconds spent waiting for budget, summed over all requests
         self.time_waited = 0.0
-        self.acquired = 0
 
     # -- public -------------------------------------------------------------------------
 
@@ -165,19 +251,28 @@ class SlidingWindowLimiter:
         """The windows in force (configured, or stricter ones the server announced)."""
         return tuple(RateLimit(w.limit, w.period) for w in self._windows)
 
-    async def acquire(self, *, priority: bool = False) -> Slot:
+    async def acquire(
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
+    ) -> Slot:
         """Wait for a slot in every window (FIFO). ``priority`` jumps the queue (used for
-        the token exchange, which every queued request is waiting on)."""
+        the token exchange, which every queued request is waiting on). ``max_wait``
+        overrides the limiter's for this call."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         now = loop.time()
         if (priority or not self._n_waiting) and self._can_take(now):
             self._take()
-            return Slot(self)
-        if self._max_wait is not None:
+            return _LocalSlot(self)
+        if max_wait is DEFAULT_MAX_WAIT:
+            max_wait = self._max_wait
+        if max_wait is not None:
             start = self.earliest_start(now, ahead=0 if priority else self._n_waiting)
-            if start - now > self._max_wait:
-                raise self._budget_error(start - now)
+            if start - now > max_wait:
+                raise self._budget_error(start - now, max_wait)
         waiter = _Waiter(loop.create_future())
         if priority:
             self._waiters.appendleft(waiter)
@@ -185,8 +280,8 @@ class SlidingWindowLimiter:
             self._waiters.append(waiter)
         self._n_waiting += 1
         deadline_handle = None
-        if self._max_wait is not None:
-            deadline_handle = loop.call_at(now + self._max_wait, self._expire, waiter)
+        if max_wait is not None:
+            deadline_handle = loop.call_at(now + max_wait, self._expire, waiter, max_wait)
         if len(self._waiters) == 1 or priority:
             self._wake()
         try:
@@ -210,7 +305,7 @@ class SlidingWindowLimiter:
             if deadline_handle is not None:
                 deadline_handle.cancel()
         self.time_waited += loop.time() - now
-        return Slot(self)
+        return _LocalSlot(self)
 
     def earliest_start(self, now: float, *, ahead: int) -> float:
         """A lower bound on when a request with ``ahead`` requests queued before it starts."""
@@ -278,6 +373,9 @@ class SlidingWindowLimiter:
             return
         self._cap(remaining - self._windows[0].in_flight, until)
 
+    async def aclose(self) -> None:
+        return None
+
     def _cap(self, left: int, until: float) -> None:
         now = self._now()
         if self._cap_left is not None and now < self._cap_until:
@@ -308,7 +406,6 @@ class SlidingWindowLimiter:
             w.in_flight += 1
         if self._cap_left is not None:
             self._cap_left -= 1
-        self.acquired += 1
 
     def _release(self, sent: bool) -> None:
         now = self._now()
@@ -356,7 +453,7 @@ class SlidingWindowLimiter:
         loop = self._loop or asyncio.get_running_loop()
         self._timer = loop.call_at(when, self._wake)
 
-    def _expire(self, waiter: _Waiter) -> None:
+    def _expire(self, waiter: _Waiter, max_wait: float) -> None:
         if waiter.future.done():
             return
         now = self._now()
@@ -368,11 +465,11 @@ class SlidingWindowLimiter:
             if not other.future.done():
                 ahead += 1
         retry_after = max(0.0, self.earliest_start(now, ahead=ahead) - now)
-        waiter.future.set_exception(self._budget_error(retry_after))
+        waiter.future.set_exception(self._budget_error(retry_after, max_wait))
 
-    def _budget_error(self, retry_after: float) -> RateLimitError:
+    def _budget_error(self, retry_after: float, max_wait: float) -> RateLimitError:
         return RateLimitError(
-            f"client-side rate limit: no budget within max_wait={self._max_wait} s "
+            f"client-side rate limit: no budget within max_wait={max_wait} s "
             f"(budget returns in about {retry_after:.1f} s)",
             retry_after=retry_after,
             from_client=True,
@@ -383,11 +480,16 @@ class NullLimiter:
     """Limiting turned off (``rate_limits=[]``)."""
 
     time_waited = 0.0
-    acquired = 0
     waiting = 0
     limits: tuple[RateLimit, ...] = ()
 
-    async def acquire(self, *, priority: bool = False) -> Slot:
+    async def acquire(
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
+    ) -> Slot:
         return _NULL_SLOT
 
     def status(self) -> list[WindowStatus]:
@@ -403,4 +505,7 @@ class NullLimiter:
         return None
 
     def server_budget(self, remaining: int, until: float) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None

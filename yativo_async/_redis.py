@@ -34,7 +34,7 @@ from typing import Any
 from ._config import RateLimit
 from ._errors import RateLimitError, TokenUnavailableError
 from ._models import AccessToken
-from ._ratelimit import Slot, WindowStatus
+from ._ratelimit import DEFAULT_MAX_WAIT, Lane, MaxWait, Slot, WindowStatus
 from ._secret import Secret
 
 __all__ = ["RedisRateLimiter", "RedisTokenCache", "connect_redis", "redis_key_id"]
@@ -188,7 +188,6 @@ class RedisRateLimiter:
         self._n_waiting = 0
         self._last_used: list[int] = [0] * len(self._limits)
         self.time_waited = 0.0
-        self.acquired = 0
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
@@ -203,33 +202,40 @@ class RedisRateLimiter:
             f"{self._prefix}:w{int(rl.period * 1000)}" for rl in self._limits
         ]
 
-    async def acquire(self, *, priority: bool = False) -> Slot:
+    async def acquire(
+        self,
+        *,
+        priority: bool = False,
+        lane: Lane = "interactive",
+        max_wait: MaxWait = DEFAULT_MAX_WAIT,
+    ) -> Slot:
         """Take a slot in every window, fleet-wide. Local callers are served in order; a
         ``priority`` caller (the token exchange) does not queue behind them."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = None if self._max_wait is None else started + self._max_wait
+        if max_wait is DEFAULT_MAX_WAIT:
+            max_wait = self._max_wait
+        deadline = None if max_wait is None else started + max_wait
         self._n_waiting += 1
         try:
             if priority:
-                slot = await self._poll_until_granted(deadline)
+                slot = await self._poll_until_granted(deadline, max_wait)
             else:
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())
                 try:
                     await asyncio.wait_for(self._turn.acquire(), remaining)
                 except asyncio.TimeoutError:
-                    raise self._budget_error(None) from None
+                    raise self._budget_error(None, max_wait) from None
                 try:
-                    slot = await self._poll_until_granted(deadline)
+                    slot = await self._poll_until_granted(deadline, max_wait)
                 finally:
                     self._turn.release()
         finally:
             self._n_waiting -= 1
         self.time_waited += loop.time() - started
-        self.acquired += 1
         return slot
 
-    async def _poll_until_granted(self, deadline: float | None) -> Slot:
+    async def _poll_until_granted(self, deadline: float | None, max_wait: float | None) -> Slot:
         loop = asyncio.get_running_loop()
         args: list[Any] = [secrets.token_hex(8), self._lease]
         for rl in self._limits:
@@ -246,10 +252,10 @@ class RedisRateLimiter:
                 self._release_later(slot_id, False)
                 raise
             if int(granted):
-                return Slot(_RedisRelease(self, slot_id))  # type: ignore[arg-type]
+                return _RedisSlot(self, slot_id)
             wait = float(value)
             if deadline is not None and loop.time() + wait > deadline:
-                raise self._budget_error(wait)
+                raise self._budget_error(wait, max_wait)
             # Wait for the slot's known release time, or for a release: a local one wakes
             # us at once, another process's is seen at the next poll.
             nap = min(wait, self._poll) if int(in_flight) else wait
@@ -274,10 +280,10 @@ class RedisRateLimiter:
         finally:
             self._released.set()
 
-    def _budget_error(self, retry_after: float | None) -> RateLimitError:
+    def _budget_error(self, retry_after: float | None, max_wait: float | None) -> RateLimitError:
         return RateLimitError(
             f"client-side rate limit (shared through Redis): no budget within "
-            f"max_wait={self._max_wait} s",
+            f"max_wait={max_wait} s",
             retry_after=retry_after,
             from_client=True,
         )
@@ -343,17 +349,20 @@ class RedisRateLimiter:
             await self._redis.aclose()
 
 
-class _RedisRelease:
-    """Quacks like the limiter that `Slot` calls back."""
+class _RedisSlot:
+    """A slot of a `RedisRateLimiter`: released (stamped or removed) by a background task,
+    so ``release()`` stays synchronous like every `Slot`."""
 
     __slots__ = ("_limiter", "_slot_id")
 
     def __init__(self, limiter: RedisRateLimiter, slot_id: str) -> None:
-        self._limiter = limiter
+        self._limiter: RedisRateLimiter | None = limiter
         self._slot_id = slot_id
 
-    def _release(self, sent: bool) -> None:
-        self._limiter._release_later(self._slot_id, sent)
+    def release(self, *, sent: bool = True) -> None:
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter._release_later(self._slot_id, sent)
 
 
 Exchange = Callable[[str, Secret], Awaitable[tuple[AccessToken, float]]]
@@ -392,8 +401,6 @@ class RedisTokenCache:
         self._ratio = refresh_ratio
         self._prefix = prefix
         self._unlock = self._redis.register_script(_UNLOCK)
-        self.exchanges = 0
-        self.hits = 0
 
     def _keys(self, api_key: str) -> tuple[str, str]:
         ident = redis_key_id(api_key)
@@ -412,7 +419,6 @@ class RedisTokenCache:
         while True:
             cached = await self._read(key, api_key, api_secret, reject)
             if cached is not None:
-                self.hits += 1
                 return cached
             holder = secrets.token_hex(16)
             if await self._redis.set(lock_key, holder, nx=True, px=int(self._lock_ttl * 1000)):
@@ -420,10 +426,8 @@ class RedisTokenCache:
                     # Another process may have written just before we took the lock.
                     cached = await self._read(key, api_key, api_secret, reject)
                     if cached is not None:
-                        self.hits += 1
                         return cached
                     access, sent_at = await exchange(api_key, api_secret)
-                    self.exchanges += 1
                     await self._write(key, api_key, api_secret, access, sent_at)
                     return access, sent_at
                 finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Final, final
 
-__all__ = ["Secret", "SecretLike", "reveal", "to_secret"]
+__all__ = ["Secret", "SecretLike", "to_secret"]
 
 _MASK: Final = "**********"
 
@@ -74,7 +74,3 @@ def to_secret(value: SecretLike, name: str) -> Secret:
     if isinstance(value, str):
         return Secret(value)
     raise TypeError(f"{name} must be a str or yativo_async.Secret, not {type(value).__name__}")
-
-
-def reveal(value: SecretLike) -> str:
-    return value.get_secret_value() if isinstance(value, Secret) else value

@@ -24,6 +24,7 @@ from .._client import YativoClient
 from .._config import DEFAULT_RATE_LIMITS
 from .._converter import to_jsonable
 from .._models import ApiKey, CreatedApiKey, RotatedApiKey
+from .._sansio import redact_text
 
 T = TypeVar("T")
 
@@ -84,10 +85,10 @@ class Ctx:
     def _fail(self, exc: BaseException, code: int) -> None:
         if self.debug:
             self.err.print(traceback.format_exc(), markup=False)
-        message = f"error: {exc.__class__.__name__}: {errors.redact_text(str(exc))}"
+        message = f"error: {exc.__class__.__name__}: {redact_text(str(exc))}"
         if self.json:
             click.echo(json.dumps({"error": exc.__class__.__name__,
-                                   "message": errors.redact_text(str(exc)),
+                                   "message": redact_text(str(exc)),
                                    "exit_code": code}), err=True)
         else:
             self.err.print(message, markup=False)

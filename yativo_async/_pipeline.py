@@ -1,0 +1,476 @@
+"""The send pipeline: one call, read top to bottom in `Pipeline.run`.
+
+    run(call, options)
+      attempt 1 ............................................ nearly every call ends here
+      failed and retryable? tenacity (the `RetryPolicy`) judges attempt 1's failure, then
+      drives attempts 2, 3 ... with backoff or the server's Retry-After
+      a create/generate/rotate that may have reached the server -> OutcomeUnknownError
+    one attempt
+      1. token    the single-flight provider's current token (exchanged if needed)
+      2. slot     a slot in every rate-limit window; a token that went stale while we
+                  queued is never sent: the slot goes back unsent and steps 1-2 run again
+      3. build    the request (`_sansio.build_request`): headers, token, 2FA code, body
+      4. send     through the transport
+      5. release  the slot, stamped now (the response is back, or the send failed)
+      6. learn    what the response says about the server's limits (only ever stricter)
+      7. replay   a 401 on a token that can be refreshed: clear it (compare-and-clear)
+                  and run steps 1-6 once more; a second 401 is final
+      8. error    a status that is not 2xx becomes its exception (a 3xx included: redirects
+                  are not followed), as does a 2xx whose envelope reports a failure where
+                  the call asks (`_sansio.error_from_response`, `_sansio.reported_failure`);
+                  on a replay after an attempt that may have been processed, the statuses
+                  the call names in ``done_on_replay`` mean it was done (a revoke's 404/409)
+
+Rules:
+
+1. Everything a call learns comes back as a value (`Outcome`); nothing is written into the
+   call (`Call` is frozen). Counters live in `ClientStats` and are counted here only.
+2. One response cannot stall the client: server hints are capped at the retry policy's
+   ``max_retry_after`` (pauses) and the longest configured window (periods), with a warning.
+3. Values the client sent (its token, the 2FA code, the API secret) are masked wherever a
+   server echoes them into an error.
+4. ``close()`` ends every call still running with `ClientClosedError` (never a
+   ``CancelledError`` the caller did not ask for); a closed pipeline starts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+import tenacity
+
+from ._auth import BearerToken, StaticTokenProvider, TokenProvider, TokenStats, TwoFactor
+from ._config import RetryPolicy
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    ClientClosedError,
+    OutcomeUnknownError,
+    YativoError,
+)
+from ._ratelimit import DEFAULT_MAX_WAIT, Lane, Limiter, MaxWait, Slot
+from ._retry import is_retryable, retrying
+from ._sansio import (
+    build_request,
+    cap_server_limits,
+    carries_limits,
+    error_from_response,
+    is_success,
+    parse_rate_limit_headers,
+    reported_failure,
+)
+from ._transport import Response, Transport
+
+__all__ = ["Call", "ClientStats", "Options", "Outcome", "Pipeline"]
+
+_log = logging.getLogger("yativo_async")
+
+
+@attrs.define
+class ClientStats:
+    """What the client did. Counters only grow."""
+
+    calls: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    attempts: int = 0
+    retries: int = 0
+    server_429s: int = 0
+    auth_replays: int = 0
+    tokens: TokenStats = attrs.field(factory=TokenStats)
+
+    @property
+    def token_exchanges(self) -> int:
+        return self.tokens.exchanges
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "server_429s": self.server_429s,
+            "auth_replays": self.auth_replays,
+            "token_exchanges": self.tokens.exchanges,
+            "token_failures": self.tokens.failures,
+            "token_refreshes": dict(self.tokens.refreshes),
+        }
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Call:
+    """One logical call (all of its attempts), as a resource method describes it."""
+
+    #: the operation's name, for messages and logs (``list``, ``create`` ...)
+    name: str
+    method: str
+    #: below the client's ``base_url``, already quoted
+    path: str
+    body: Mapping[str, Any] | None = None
+    #: send the bearer token (everything but the token exchange)
+    auth: bool = True
+    #: safe to replay when it may have reached the server
+    idempotent: bool = True
+    #: the 2FA code for attempt 1 (``X-2FA-Token``)
+    code: str | None = None
+    #: also send the code as the body's ``two_factor_token``
+    code_in_body: bool = False
+    #: where fresh codes come from for later attempts (a TOTP secret; a retry may come after
+    #: the code's 30 s step has passed)
+    renew_code: TwoFactor | None = None
+    #: jump the rate-limit queue (the token exchange, which queued calls wait on)
+    priority: bool = False
+    #: for the message of an `OutcomeUnknownError`
+    key_name: str | None = None
+    key_id: str | None = None
+    #: statuses that, on a replay after an attempt that may have been processed, mean the
+    #: operation took effect (a revoke replayed after a lost response: 404/409)
+    done_on_replay: frozenset[int] = frozenset()
+    #: a 2xx body may still report failure (doc 000's ``success: false``): check it
+    check_envelope: bool = False
+    #: values in the request the server must not echo back into an error (the API secret)
+    secrets: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Options:
+    """Per-call settings: the client's, or a ``with_options()`` view's."""
+
+    timeout: float
+    retry: RetryPolicy
+    max_wait: MaxWait = DEFAULT_MAX_WAIT
+    extra_headers: Mapping[str, str] | None = None
+    #: the rate-limit lane: ``"interactive"`` waiters go before ``"batch"`` ones
+    lane: Lane = "interactive"
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """What a call ended with."""
+
+    response: Response
+    #: loop time at which the last attempt's request left
+    sent_at: float
+    #: attempts made (the 401 replay inside an attempt not counted)
+    attempts: int
+    #: seconds from the call's start to its end, waits included
+    elapsed: float
+
+
+class _Sent:
+    """The result of steps 1-6 of one attempt."""
+
+    __slots__ = ("response", "retry_after", "sent_at", "token")
+
+    def __init__(
+        self,
+        response: Response,
+        token: BearerToken | None,
+        sent_at: float,
+        retry_after: float | None,
+    ) -> None:
+        self.response = response
+        self.token = token
+        self.sent_at = sent_at
+        self.retry_after = retry_after
+
+
+class Pipeline:
+    """Runs calls for one client (and every ``with_options()`` view of it)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        transport: Transport,
+        limiter: Limiter,
+        tokens: TokenProvider | None,
+        stats: ClientStats,
+        rng: random.Random,
+    ) -> None:
+        self.base_url = base_url
+        self.headers = dict(headers)
+        self.transport = transport
+        self.limiter = limiter
+        self.tokens = tokens
+        self.stats = stats
+        self._rng = rng
+        self.closed = False
+        self._running: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
+        #: set when the last running call ends (made by `close()` when it drains)
+        self._drained: asyncio.Event | None = None
+        self._closer: asyncio.Task[Any] | None = None
+        #: an optional hook of a provider: the server accepted this token
+        self._confirm = getattr(tokens, "confirm", None)
+        # A user's static token cannot change: a 401 on it is final, no replay.
+        self._refreshable = tokens is not None and not isinstance(tokens, StaticTokenProvider)
+
+    async def run(self, call: Call, options: Options) -> Outcome:
+        """Run ``call``: attempts under the retry policy; the response of the last, or its
+        error."""
+        if self.closed:
+            raise ClientClosedError("this YativoClient is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        stats = self.stats
+        stats.calls += 1
+        started = loop.time()
+        policy = options.retry
+        if task is not None:
+            self._running.add(task)
+        try:
+            try:
+                sent = await self._attempt(call, options, 1, maybe_done=False)
+                attempts = 1
+            except YativoError as first:
+                if not is_retryable(first, policy, idempotent=call.idempotent):
+                    raise
+                # Whether an attempt so far may have been processed (its response lost):
+                # a replay's answer is read in that light (step 8).
+                maybe_done = _outcome_unknown(first)
+
+                def before_sleep(state: tenacity.RetryCallState) -> None:
+                    nonlocal maybe_done
+                    failure = _failure(state)
+                    maybe_done = maybe_done or _outcome_unknown(failure)
+                    stats.retries += 1
+                    _log.debug(
+                        "%s %s attempt %d failed (%s); retrying in %.2f s",
+                        call.method, call.path, state.attempt_number,
+                        type(failure).__name__, state.upcoming_sleep,
+                    )
+
+                # Tenacity judges attempt 1's failure like any other, then drives the rest.
+                async for attempt in retrying(
+                    policy, idempotent=call.idempotent, rng=self._rng, started=started,
+                    before_sleep=before_sleep,
+                ):
+                    with attempt:
+                        attempts = attempt.retry_state.attempt_number
+                        if attempts == 1:
+                            raise first
+                        sent = await self._attempt(call, options, attempts, maybe_done)
+        except (APIConnectionError, APIStatusError) as exc:
+            stats.failed += 1
+            if not call.idempotent and _outcome_unknown(exc):
+                raise _outcome_error(call) from exc
+            raise
+        except asyncio.CancelledError:
+            stats.failed += 1
+            if task is not None and task in self._closing:
+                raise self._closed_error(call, task) from None
+            raise
+        except BaseException:
+            stats.failed += 1
+            raise
+        finally:
+            if task is not None:
+                self._running.discard(task)
+                if self._drained is not None and self._running <= {self._closer}:
+                    self._drained.set()
+        stats.succeeded += 1
+        return Outcome(sent.response, sent.sent_at, attempts, loop.time() - started)
+
+    async def _attempt(
+        self, call: Call, options: Options, number: int, maybe_done: bool
+    ) -> _Sent:
+        """One attempt: steps 1-8 of the module docstring."""
+        code = call.code
+        if number > 1 and call.renew_code is not None:
+            code = await call.renew_code.code()
+        sent = await self._send(call, options, number, code)  # steps 1-6
+        if sent.response.status == 401 and sent.token is not None and self._refreshable:
+            # 7. The token was revoked or expired early: clear it, replay once.
+            assert self.tokens is not None
+            self.tokens.invalidate(sent.token)
+            self.stats.auth_replays += 1
+            sent = await self._send(call, options, number, code)
+        response = sent.response  # 8.
+        status = response.status
+        if not is_success(status):
+            if maybe_done and status in call.done_on_replay:
+                _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
+                          call.method, call.path, status)
+                return sent
+            raise error_from_response(
+                status, response.headers, response.body, retry_after=sent.retry_after,
+                secrets=self._secrets(call, sent.token, code),
+            )
+        if call.check_envelope:
+            failure = reported_failure(status, response.headers, response.body)
+            if failure is not None:
+                raise failure
+        if sent.token is not None and self._confirm is not None:
+            self._confirm(sent.token)
+        return sent
+
+    @staticmethod
+    def _secrets(call: Call, token: BearerToken | None, code: str | None) -> tuple[str, ...]:
+        """Rule 3: what this attempt sent that must not come back in an error."""
+        values = list(call.secrets)
+        if token is not None:
+            values.append(token.value.get_secret_value())
+        if code is not None:
+            values.append(code)
+        return tuple(values)
+
+    # -- closing (rule 4) ------------------------------------------------------------------
+
+    async def close(self, *, timeout: float | None = 0.0) -> None:
+        """Start nothing more; let the calls still running finish for up to ``timeout``
+        seconds (``None``: as long as they take), then end them with `ClientClosedError`."""
+        self.closed = True
+        me = self._closer = asyncio.current_task()
+        if (timeout is None or timeout > 0) and self._running - {me}:
+            self._drained = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout)
+        for task in list(self._running):
+            if task is not me and not task.done():
+                self._closing.add(task)
+                task.cancel()
+        # Let each cancelled call reach its handler before the transport goes away.
+        for _ in range(3):
+            if not self._running - {me}:
+                break
+            await asyncio.sleep(0)
+
+    def _closed_error(self, call: Call, task: asyncio.Task[Any]) -> ClientClosedError:
+        self._closing.discard(task)
+        uncancel = getattr(task, "uncancel", None)  # 3.11+: undo the cancel we asked for
+        if uncancel is not None:
+            uncancel()
+        return ClientClosedError(
+            f"the client was closed while {call.method} {call.path} was running"
+            + ("; it may have reached the server" if not call.idempotent else ""),
+            maybe_sent=True,
+        )
+
+    async def _send(self, call: Call, options: Options, number: int, code: str | None) -> _Sent:
+        """Steps 1-6: token, slot, build, send, release, learn."""
+        token, slot = await self._token_and_slot(call, options)
+        request = build_request(
+            method=call.method,
+            url=self.base_url + call.path,
+            headers=self.headers,
+            token=None if token is None else token.value.get_secret_value(),
+            body=call.body,
+            code=code,
+            code_in_body=call.code_in_body,
+            extra_headers=options.extra_headers,
+            timeout=options.timeout,
+        )
+        self.stats.attempts += 1
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        try:
+            response = await self.transport.send(request)
+        finally:
+            slot.release()  # 5. stamped now: the server saw the request no later than this
+        now = loop.time()
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
+                call.method, call.path, response.status, number, (now - sent_at) * 1000,
+                response.headers.get("x-request-id", "-"),
+            )
+        retry_after = None
+        if carries_limits(response.status, response.headers):
+            retry_after = self._learn(response, now, options.retry.max_retry_after)
+        return _Sent(response, token, sent_at, retry_after)
+
+    async def _token_and_slot(
+        self, call: Call, options: Options
+    ) -> tuple[BearerToken | None, Slot]:
+        """Steps 1-2. A token that expired while we queued for budget (hours, when a day's
+        budget is spent) is never sent: the slot goes back unsent and we start over."""
+        limiter = self.limiter
+        if not call.auth:
+            return None, await limiter.acquire(
+                priority=call.priority, lane=options.lane, max_wait=options.max_wait
+            )
+        tokens = self.tokens
+        if tokens is None:
+            raise ValueError(
+                f"{call.name} needs credentials: give api_key/api_secret or access_token"
+            )
+        loop = asyncio.get_running_loop()
+        while True:
+            token = await tokens.get_token()
+            slot = await limiter.acquire(lane=options.lane, max_wait=options.max_wait)
+            if token.expires_at is None or loop.time() < token.expires_at:
+                return token, slot
+            slot.release(sent=False)
+
+    def _learn(self, response: Response, now: float, max_pause: float) -> float | None:
+        """Step 6: adopt what the server says about its limits (only ever stricter, and
+        capped: rule 2). Returns the seconds to wait before a retry, when the response says:
+        as the server said it (finite), so a wait longer than the retry policy allows fails
+        the call at once with that ``retry_after`` instead of sleeping on it."""
+        limiter = self.limiter
+        said = parse_rate_limit_headers(response.headers, now_epoch=time.time())
+        info, capped = cap_server_limits(
+            said,
+            max_pause=max_pause,
+            max_period=max((rl.period for rl in limiter.limits), default=86_400.0),
+        )
+        if capped:
+            _log.warning("suspect rate-limit hint from the server: %s", "; ".join(capped))
+        if info.policies:
+            limiter.adopt(info.policies)
+        if info.limit is not None:
+            limiter.adopt_unknown_period(info.limit)
+        if response.status == 429:
+            self.stats.server_429s += 1
+            pause = info.retry_after if info.retry_after is not None else info.reset_after
+            limiter.pause_until(now + (pause if pause is not None else 1.0))
+            return said.retry_after if said.retry_after is not None else said.reset_after
+        if info.remaining is not None and info.reset_after is not None:
+            limiter.server_budget(info.remaining, now + info.reset_after)
+        return said.retry_after
+
+
+def _failure(state: tenacity.RetryCallState) -> BaseException | None:
+    outcome = state.outcome
+    return outcome.exception() if outcome is not None else None
+
+
+def _outcome_unknown(exc: BaseException | None) -> bool:
+    """Whether a failed non-idempotent call may still have been processed by the server."""
+    if isinstance(exc, APIConnectionError):
+        return exc.maybe_sent
+    if isinstance(exc, APIStatusError):
+        return exc.status >= 500 and not (exc.status == 503 and exc.retry_after is not None)
+    return False
+
+
+_OUTCOME_HINT: Final = {
+    "rotate": (
+        "rotating key {key_id!r} may or may not have happened; it was not retried, since a "
+        "second rotation would replace (and hide) the new secret of the first. Check the key "
+        "before rotating again"
+    ),
+}
+
+
+def _outcome_error(call: Call) -> OutcomeUnknownError:
+    template = _OUTCOME_HINT.get(
+        call.name,
+        "{name} of key {key_name!r} may or may not have happened; it was not retried, since "
+        "a duplicate key whose secret nobody saw is worse than an error. Check "
+        "api_keys.list() before trying again",
+    )
+    message = template.format(name=call.name, key_name=call.key_name, key_id=call.key_id)
+    return OutcomeUnknownError(
+        message, operation=call.name, key_name=call.key_name, key_id=call.key_id
+    )
