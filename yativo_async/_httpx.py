@@ -69,7 +69,9 @@ class HttpxTransport:
         client = self._get_client()
         timeout = request.timeout if request.timeout is not None else _DEFAULT_TIMEOUT
         try:
-            return await self._exchange(client, request, timeout)
+            # httpx's timeout is per operation; wait_for makes it one deadline for the whole
+            # exchange (a server dripping a byte at a time never trips a read timeout).
+            return await asyncio.wait_for(self._exchange(client, request, timeout), timeout)
         except YativoError:
             raise
         except httpx.ConnectTimeout as exc:
