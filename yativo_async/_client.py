@@ -29,7 +29,7 @@ from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_
 from ._resources import ApiKeysResource, AuthResource, exchange_token
 from ._sansio import header_safe
 from ._secret import Secret, SecretLike
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ApiKeysResource", "AuthResource", "ClientStats", "YativoClient"]
@@ -61,6 +61,10 @@ class YativoClient:
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
             your own SSL context) for that.
+        max_response_bytes: the longest response body accepted, in bytes counted after
+            decompression (default 8 MiB). Every transport reads a body in a streaming way
+            and stops there with `ResponseTooLargeError` (a `ResponseDecodeError`), so an
+            endless body or a compression bomb cannot grow the process.
 
     Raises:
         ValueError, TypeError: a bad argument (named in the message), before anything is
@@ -88,8 +92,13 @@ class YativoClient:
         seed: int | None = None,
         redis: Any = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise TypeError("max_response_bytes must be an int (bytes)")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
         if user_agent is not None:
             _check_header_value(user_agent, "user_agent")
         if access_token is not None:
@@ -160,6 +169,7 @@ class YativoClient:
             tokens=self._tokens,
             stats=self.stats,
             rng=self._rng,
+            max_response_bytes=max_response_bytes,
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False

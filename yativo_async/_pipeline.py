@@ -196,8 +196,11 @@ class Pipeline:
         tokens: TokenProvider | None,
         stats: ClientStats,
         rng: random.Random,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.base_url = base_url
+        #: every request carries it; the transport stops reading a body past it
+        self.max_response_bytes = max_response_bytes
         self.headers = dict(headers)
         self.transport = transport
         self.limiter = limiter
@@ -369,6 +372,7 @@ class Pipeline:
             code_in_body=call.code_in_body,
             extra_headers=options.extra_headers,
             timeout=options.timeout,
+            max_response_bytes=self.max_response_bytes,
         )
         self.stats.attempts += 1
         loop = asyncio.get_running_loop()

@@ -87,12 +87,14 @@ def build_request(
     code_in_body: bool = False,
     extra_headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    max_response_bytes: int | None = None,
 ) -> Request:
     """The request for one attempt. ``headers`` are the client's fixed headers (not
     copied unless something is added); ``extra_headers`` are the caller's and never replace
     the token or the 2FA code."""
     if token is None and code is None and body is None and not extra_headers:
-        return Request(method=method, url=url, headers=headers, timeout=timeout)
+        return Request(method=method, url=url, headers=headers, timeout=timeout,
+                       max_response_bytes=max_response_bytes)
     out = dict(headers)
     if extra_headers:
         out.update(extra_headers)
@@ -106,7 +108,8 @@ def build_request(
     if body is not None:
         out["Content-Type"] = "application/json"
         data = encode_json(body)
-    return Request(method=method, url=url, headers=out, body=data, timeout=timeout)
+    return Request(method=method, url=url, headers=out, body=data, timeout=timeout,
+                   max_response_bytes=max_response_bytes)
 
 
 _BAD_ID: Final = re.compile(r"[\s/?#]")
