@@ -310,7 +310,8 @@ class Pipeline:
                 secrets=self._secrets(call, sent.token, code),
             )
         if call.check_envelope:
-            failure = reported_failure(status, response.headers, response.body)
+            failure = reported_failure(status, response.headers, response.body,
+                                       secrets=self._secrets(call, sent.token, code))
             if failure is not None:
                 raise failure
         if sent.token is not None and self._confirm is not None:

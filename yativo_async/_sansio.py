@@ -487,11 +487,13 @@ def _host_of(url: str) -> str:
 _FAILURE_STATUSES: Final = frozenset({"error", "fail", "failed", "failure"})
 
 
-def reported_failure(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError | None:
+def reported_failure(
+    status: int, headers: Mapping[str, str], body: bytes, *, secrets: tuple[str, ...] = ()
+) -> APIStatusError | None:
     """A 2xx whose body says it failed: doc 000's envelope ``{"success": false, ...}`` or
     ``{"status": "error", ...}``. Used for operations that return no model (revoke,
     update_permissions), where nothing else would notice: a revoke that did not happen must
-    never look done."""
+    never look done. ``secrets`` are masked as in `error_from_response`."""
     if b"success" not in body and b"status" not in body:
         return None
     ok, parsed = _json_or_none(body.decode("utf-8", errors="replace"))
@@ -504,10 +506,10 @@ def reported_failure(status: int, headers: Mapping[str, str], body: bytes) -> AP
         found = _message_from_json(parsed)
         message = redact_text(found)[:500] if found else "the server reported a failure"
         return APIStatusError(
-            f"HTTP {status} but the server reported a failure: {message}",
+            mask_secrets(f"HTTP {status} but the server reported a failure: {message}", secrets),
             status=status,
             headers=headers,
-            body=safe_body(body),
+            body=mask_secrets(safe_body(body), secrets),
             request_id=request_id_from(headers),
         )
     return None

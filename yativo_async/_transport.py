@@ -3,9 +3,9 @@
 Rules for every transport (each has a test in ``tests/test_transports.py``):
 
 1. A transport only moves bytes. Auth, rate limits, retries and decoding all live above it
-   (``_pipeline.py``), so every transport gets them. An HTTP error status, a 1xx/3xx or an odd one, is a normal
-   `Response`: redirects are never followed (the Authorization header must not travel to
-   another host, and a 3xx is for the client to judge).
+   (``_pipeline.py``), so every transport gets them. An HTTP error status, a 1xx/3xx or an
+   odd one, is a normal `Response`: redirects are never followed (the Authorization header
+   must not travel to another host, and a 3xx is for the client to judge).
 2. It raises only `YativoError`s: `APIConnectionError`/`APITimeoutError` translated from its
    library's errors (anything foreign included), once, with ``raise ... from exc``;
    `ResponseTooLargeError` for a body past the cap. The one exception is a header that cannot
