@@ -195,3 +195,20 @@ async def test_update_permissions_replay_answer_is_the_calls_answer() -> None:
         with pytest.raises(y.NotFoundError):
             await bounded(client.api_keys.update_permissions(KEY, ["read"]))
     assert len(server.requests) == 2
+
+
+#: found by test_property: a 2xx body that does not decode is kept on the
+#: `ResponseDecodeError` (``.body``) unmasked; the call's token echoed in it shows. The
+#: decoding lives in ``_resources.py``/``_converter.py`` (not this suite author's files):
+#: handed to their owners, like the other error paths' ``secrets=`` masking.
+DECODE_ECHO = pytest.mark.xfail(reason="2xx decode errors do not mask the call's own token",
+                                strict=False)
+
+
+@DECODE_ECHO
+async def test_a_2xx_that_does_not_decode_shows_no_echoed_token() -> None:
+    body = {"keys": "not a list", "note": f"you sent {TOKEN}"}
+    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.ResponseDecodeError) as info:
+            await bounded(client.api_keys.list())
+    assert_no_secret(info.value)
