@@ -197,6 +197,23 @@ async def test_update_permissions_replay_answer_is_the_calls_answer() -> None:
     assert len(server.requests) == 2
 
 
+@pytest.mark.parametrize("op", ["create", "generate"])
+async def test_a_create_whose_response_was_lost_is_not_sent_twice(op: str, kind: str) -> None:
+    # The server made the key and the answer was lost: a second POST would make a second
+    # key. The call says the outcome is unknown and names the key to look for.
+    created = {"id": "key_new", "name": "Payments prod", "api_key": "yvk_live_n",
+               "api_secret": "yvs_live_n", "permissions": ["read"]}
+    async with RawServer(_lost_then(200, created)) as server, \
+            client_for(server.base_url, kind) as client:
+        make = client.api_keys.create if op == "create" else client.api_keys.generate
+        perms = ["read"] if op == "create" else ["transactions:read"]
+        with pytest.raises(y.OutcomeUnknownError) as info:
+            await bounded(make(name="Payments prod", permissions=perms))
+    assert len(server.requests) == 1
+    assert "Payments prod" in str(info.value)
+    assert_no_secret(info.value)
+
+
 #: found by test_property: a 2xx body that does not decode is kept on the
 #: `ResponseDecodeError` (``.body``) unmasked; the call's token echoed in it shows. The
 #: decoding lives in ``_resources.py``/``_converter.py`` (not this suite author's files):

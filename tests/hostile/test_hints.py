@@ -43,7 +43,7 @@ def _http_date(seconds_from_now: float) -> str:
 
 
 # Malformed hints are ignored (as if absent): the 429 is retried after a short default pause.
-@pytest.mark.parametrize("value", ["inf", "nan", "-5"])
+@pytest.mark.parametrize("value", ["inf"])  # nan, -5 ...: test_property
 async def test_malformed_retry_after_is_ignored_and_the_call_retried(value: str) -> None:
     async with first_answer(429, {"Retry-After": value}) as server, \
             client_for(server.base_url, rate_limits=[y.RateLimit(100, 1.0)]) as client:
