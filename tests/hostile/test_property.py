@@ -35,7 +35,7 @@ from yativo_async._sansio import (
 
 from .conftest import TOKEN
 
-SETTINGS = settings(max_examples=400, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 #: a client per example costs ~5 ms: fewer examples keep the test at a few seconds
 CLIENT_SETTINGS = settings(SETTINGS, max_examples=200)
@@ -172,7 +172,7 @@ def test_every_operation_on_any_answer_raises_only_yativo_errors(
             now = loop.time()
             wait = client._limiter.earliest_start(now, ahead=0) - now
             _finite_pause(max(wait, 0.0), max(y.RetryPolicy().max_retry_after, 86_400.0))
-            if status != 200 or "ratelimit-policy" not in headers:
+            if "ratelimit-policy" not in headers:
                 # no window was announced: only a pause, capped at max_retry_after
                 _finite_pause(max(wait, 0.0), y.RetryPolicy().max_retry_after)
 
