@@ -26,9 +26,11 @@ from typing import Final
 
 import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
 from ._transport import (
+    HIDDEN_HEADERS,
     Request,
     Response,
     check_headers,
@@ -168,6 +170,8 @@ class AiohttpTransport:
                 maybe_sent=False,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, aiohttp.ClientResponseError):
+                _mask_request_info(exc)
             text = scrub(str(exc), request)[:200]
             if isinstance(exc.__cause__, ContentEncodingError):
                 # The body arrived but does not inflate: a bad body, not a network fault
@@ -224,6 +228,21 @@ async def _read_body(resp: aiohttp.ClientResponse, request: Request) -> bytes:
             raise too_large(request, cap, resp.status)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:
+    """aiohttp's response errors keep the request's headers (the bearer token, the 2FA
+    code) and show them in their repr; chained as our error's cause, they must not."""
+    info = exc.request_info
+    if info is None:
+        return
+    headers = CIMultiDict(info.headers)
+    for name in HIDDEN_HEADERS:
+        if name in headers:
+            headers[name] = "***"
+    exc.request_info = aiohttp.RequestInfo(
+        info.url, info.method, CIMultiDictProxy(headers), info.real_url
+    )
 
 
 def _foreign(request: Request, exc: Exception) -> APIConnectionError:

@@ -33,6 +33,7 @@ from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, R
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "HIDDEN_HEADERS",
     "MockTransport",
     "Request",
     "Response",
@@ -48,11 +49,12 @@ __all__ = [
 #: few thousand keys is well under 1 MiB), far below what hurts a process
 DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 
-_HIDDEN_HEADERS = frozenset({"authorization", "x-2fa-token"})
+#: headers that carry secrets: masked in reprs and in what a library's error keeps
+HIDDEN_HEADERS: Final = frozenset({"authorization", "x-2fa-token"})
 
 
 def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: ("***" if k.lower() in _HIDDEN_HEADERS else v) for k, v in headers.items()}
+    return {k: ("***" if k.lower() in HIDDEN_HEADERS else v) for k, v in headers.items()}
 
 
 @attrs.frozen(kw_only=True)
@@ -120,7 +122,7 @@ def scrub(text: str, request: Request) -> str:
     the request's own secrets masked: the bearer token and the 2FA code it carried. A
     hostile server can echo them in a malformed status line or header."""
     for name, value in request.headers.items():
-        if name.lower() in _HIDDEN_HEADERS and value:
+        if name.lower() in HIDDEN_HEADERS and value:
             secret = value.split(" ", 1)[1] if value.startswith("Bearer ") else value
             if secret:
                 text = text.replace(secret, "***")
