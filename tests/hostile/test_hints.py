@@ -92,7 +92,7 @@ async def test_huge_pause_fails_fast_and_is_capped(
     assert any("suspect rate-limit hint" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("policy", ["q=2;w=1e9", "2;w=1000000000", '"k";q=2;w=1e300'])
+@pytest.mark.parametrize("policy", ['"k";q=2;w=1e9'])  # other spellings: test_property
 async def test_a_window_longer_than_any_configured_is_capped(
     policy: str, caplog: pytest.LogCaptureFixture
 ) -> None:
