@@ -137,6 +137,7 @@ async def test_max_wait_expires_while_queued() -> None:
         await limiter.acquire()  # the earliest start (1 s) is within max_wait: it queues...
     assert loop.time() - t0 == pytest.approx(5.0)  # ...and gives up when max_wait is spent
     assert info.value.from_client
+    assert info.value.retry_after == pytest.approx(1.0)  # at the head: one window after now
     assert limiter.waiting == 0
     held.release()
 
@@ -207,3 +208,133 @@ async def test_a_server_budget_above_our_own_free_budget_is_ignored() -> None:
     for _ in range(3):
         (await limiter.acquire()).release()
     assert loop.time() == t0
+
+
+def test_the_limiters_refuse_bad_settings() -> None:
+    with pytest.raises(ValueError, match="at least one RateLimit"):
+        SlidingWindowLimiter([])
+    with pytest.raises(ValueError, match="max_wait"):
+        SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait=-1.0)
+    with pytest.raises(TypeError, match="RateLimit"):
+        SlidingWindowLimiter([(1, 1.0)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="max_wait"):
+        SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait="soon")  # type: ignore[arg-type]
+    SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait=0)
+
+
+@pytest.mark.looptime
+async def test_one_caller_at_a_time_still_waits_for_budget() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await limiter.acquire()).release()
+    (await limiter.acquire()).release()  # nobody queued, no budget: it waits all the same
+    assert loop.time() - t0 == pytest.approx(10.0)
+
+
+@pytest.mark.looptime
+async def test_a_call_that_can_start_exactly_at_max_wait_waits() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await limiter.acquire()).release()
+    (await limiter.acquire(max_wait=10.0)).release()
+    assert loop.time() - t0 == pytest.approx(10.0)
+    with pytest.raises(y.RateLimitError):
+        await limiter.acquire(max_wait=9.99)
+
+
+@pytest.mark.looptime
+async def test_earliest_start_when_the_server_lowered_the_limit_below_the_slots_in_use() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(4, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for _ in range(4):
+        (await limiter.acquire()).release()  # four stamps, freeing at t0 + 10
+    limiter.adopt([y.RateLimit(2, 10.0)])  # the server says 2: two over the new limit
+    # Two of the four must free before there is room for one more (at t0 + 10), and the
+    # third request from now waits one more round.
+    assert limiter.earliest_start(t0, ahead=0) == pytest.approx(t0 + 10.0)
+    assert limiter.earliest_start(t0, ahead=1) == pytest.approx(t0 + 10.0)
+    assert limiter.earliest_start(t0, ahead=2) == pytest.approx(t0 + 20.0)
+
+
+async def test_the_null_limiter_never_waits_and_reports_nothing() -> None:
+    from yativo_async._ratelimit import NullLimiter
+
+    limiter = NullLimiter()
+    slot = await limiter.acquire(max_wait=0)
+    slot.release()
+    assert limiter.waiting == 0
+    assert limiter.time_waited == 0.0
+    assert limiter.status() == []
+    assert limiter.limits == ()
+
+
+def test_window_status_is_keyword_only() -> None:
+    from yativo_async._ratelimit import WindowStatus
+
+    with pytest.raises(TypeError):
+        WindowStatus(1, 1.0, 0, 0, 1, 0.0)  # type: ignore[misc]
+
+
+@pytest.mark.looptime
+async def test_time_waited_sums_the_waits() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 2.0)])
+    assert limiter.time_waited == 0.0
+    (await limiter.acquire()).release()
+    assert limiter.time_waited == 0.0
+    (await limiter.acquire()).release()  # waits 2 s
+    (await limiter.acquire()).release()  # and 2 more
+    assert limiter.time_waited == pytest.approx(4.0)
+
+
+@pytest.mark.looptime
+async def test_an_expired_server_cap_does_not_tighten_the_next_one() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limiter.server_budget(0, t0 + 1.0)
+    await asyncio.sleep(2.0)  # that cap is over (no call looked at it meanwhile)
+    limiter.server_budget(1, t0 + 10.0)  # one more is allowed now
+    t1 = loop.time()
+    (await limiter.acquire()).release()
+    assert loop.time() == t1
+
+
+@pytest.mark.looptime
+async def test_max_wait_sees_the_servers_cap() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limiter.server_budget(1, t0 + 10.0)
+    (await limiter.acquire()).release()  # the one the server still allows
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire(max_wait=5.0)
+    assert loop.time() == t0  # known at once: the cap holds until t0 + 10
+    assert info.value.retry_after == pytest.approx(10.0)
+    (await limiter.acquire(max_wait=10.0)).release()
+    assert loop.time() - t0 == pytest.approx(10.0)
+
+
+# _errors ----------------------------------------------------------------------------------
+
+def test_error_defaults_say_what_may_have_happened() -> None:
+    assert y.APIConnectionError().maybe_sent is True  # unknown: assume it may have left
+    assert y.APITimeoutError().maybe_sent is True
+    assert y.ClientClosedError().maybe_sent is False
+    assert isinstance(y.ClientClosedError(), RuntimeError)
+    limited = y.RateLimitError("slow down")
+    assert limited.status == 429
+    assert limited.from_client is False
+
+
+def test_a_shared_failure_is_cloned_per_waiter() -> None:
+    original = y.ServerError("down", status=503, retry_after=2.0)
+    original.from_token_exchange = True
+    clone = original._clone()
+    assert clone is not original
+    assert type(clone) is y.ServerError
+    assert (clone.status, clone.retry_after, clone.from_token_exchange, clone.args) == (
+        503, 2.0, True, original.args)
+    assert str(clone) == str(original)

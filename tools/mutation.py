@@ -58,10 +58,33 @@ def _docstring_ids(tree: ast.AST) -> set[int]:
     return ids
 
 
+def _equivalent_ids(tree: ast.AST) -> set[int]:
+    """Nodes whose mutants cannot change behaviour: docstrings; ``return None`` (or a bare
+    ``return``) closing a function, which ``pass`` equals; everything in a stub whose body is
+    ``...`` (a Protocol's method: its defaults are documentation)."""
+    ids = _docstring_ids(tree)
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = [b for b in node.body if id(getattr(b, "value", None)) not in ids]
+        if body and isinstance(body[-1], ast.Return) and (
+            body[-1].value is None
+            or (isinstance(body[-1].value, ast.Constant) and body[-1].value.value is None)
+        ):
+            ids.add(id(body[-1]))
+        if len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(
+            body[0].value, ast.Constant
+        ) and body[0].value.value is Ellipsis:
+            ids.update(id(n) for n in ast.walk(node.args))
+    return ids
+
+
 def _sites(tree: ast.AST) -> Iterator[tuple[ast.AST, str, str]]:
     """(node, what, description) for every place one mutation applies."""
-    skip = _docstring_ids(tree)
+    skip = _equivalent_ids(tree)
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Compare):
             for i, op in enumerate(node.ops):
                 if type(op) in _CMP_SWAP:

@@ -5,12 +5,14 @@ and the client's lifecycle. It only wires; a call runs in `_pipeline.py`, endpoi
 
 from __future__ import annotations
 
+import enum
 import functools
 import ipaddress
 import os
 import random
-from collections.abc import Sequence
-from typing import Any, Final
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
@@ -23,19 +25,91 @@ from ._auth import (
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
+from ._logging import configure_from_env
 from ._pipeline import ClientStats, Options, Pipeline
-from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus
-from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
-from ._resources import ApiKeysResource, AuthResource, exchange_token
+from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus, check_reserve
+from ._redis import (
+    LEASE_MARGIN,
+    RedisRateLimiter,
+    RedisTokenCache,
+    check_fallback,
+    connect_redis,
+    redis_key_id,
+)
+from ._resources import (
+    ApiKeysResource,
+    AuthResource,
+    check_lane,
+    check_max_wait,
+    evolve_options,
+    exchange_token,
+)
 from ._sansio import header_safe
 from ._secret import Secret, SecretLike
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._version import __version__
 
-__all__ = ["DEFAULT_BASE_URL", "ApiKeysResource", "AuthResource", "ClientStats", "YativoClient"]
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # a dependency of cattrs (and aiohttp) below 3.11
+    from typing_extensions import Unpack
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ApiKeysResource",
+    "AuthResource",
+    "ClientOptions",
+    "ClientStats",
+    "YativoClient",
+]
 
 DEFAULT_BASE_URL: Final = "https://crypto-api.yativo.com/api"
 TOKEN_PATH: Final = "/apikey/token"
+
+#: the variables `YativoClient.from_env()` reads, and the argument each one fills
+ENV_VARS: Final = (
+    ("YATIVO_API_KEY", "api_key"),
+    ("YATIVO_API_SECRET", "api_secret"),
+    ("YATIVO_ACCESS_TOKEN", "access_token"),
+    ("YATIVO_BASE_URL", "base_url"),
+    ("YATIVO_TOTP_SECRET", "two_factor"),
+    ("YATIVO_REDIS_URL", "redis"),
+)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of `YativoClient`, for ``from_env(**overrides)``: a misspelt
+    option is a type-checker error (and a ``TypeError`` at run time)."""
+
+    api_key: str | None
+    api_secret: SecretLike | None
+    access_token: SecretLike | None
+    token_provider: TokenProvider | None
+    base_url: str
+    two_factor: SecretLike | CodeSource | None
+    rate_limits: Sequence[RateLimit]
+    max_wait: float | None
+    transport: Transport | None
+    retry: RetryPolicy | None
+    timeout: float | Timeouts
+    token_path: str
+    token_skew: float
+    user_agent: str | None
+    seed: int | None
+    redis: Any
+    allow_insecure_http: bool
+    interactive_reserve: float
+    redis_fallback: Literal["fail", "local"]
+    local_share: float | None
+    max_response_bytes: int
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: "not given" for `YativoClient.with_options` (where ``None`` has a meaning)
+_UNSET: Final = _Unset.UNSET
 
 
 class YativoClient:
@@ -57,6 +131,15 @@ class YativoClient:
         token_path: ``"/apikey/token"`` (doc 002, default) or ``"/auth/token"`` (doc 000).
         redis: a URL or a ``redis.asyncio.Redis`` (extra ``redis``): the key's rate-limit
             budget and its bearer token are shared with every process on that Redis.
+        interactive_reserve: the share of every rate-limit window that ``"batch"`` calls may
+            not take, so an interactive call finds budget at once while a batch job
+            saturates the key (0 turns the reserve off; interactive calls still go first).
+        redis_fallback: with ``redis=``, what happens while Redis is unreachable: ``"fail"``
+            (default) raises `RedisUnavailableError` before sending anything; ``"local"``
+            goes on with an in-process limiter at ``local_share`` of the budget and returns
+            to Redis by itself.
+        local_share: the share of each window one process may use during an outage
+            (``redis_fallback="local"``; required there).
         allow_insecure_http: allow an ``http://`` base URL to a host that is not loopback
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
@@ -93,7 +176,11 @@ class YativoClient:
         redis: Any = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        interactive_reserve: float = 0.1,
+        redis_fallback: Literal["fail", "local"] = "fail",
+        local_share: float | None = None,
     ) -> None:
+        configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
             raise TypeError("max_response_bytes must be an int (bytes)")
@@ -124,6 +211,8 @@ class YativoClient:
         # redis=: the key's budget and token are shared with every process on that Redis.
         self._redis_parts: list[Any] = []
         self._redis_owned: Any = None
+        check_reserve(interactive_reserve)
+        check_fallback(redis_fallback, local_share)
         redis_client = None
         if redis is not None:
             redis_client, owned = connect_redis(redis)
@@ -136,15 +225,21 @@ class YativoClient:
                 access_token.get_secret_value() if isinstance(access_token, Secret)
                 else access_token
             ) or "custom"
-            self._limiter = RedisRateLimiter(redis_client, redis_key_id(identity), rate_limits,
-                                             max_wait=max_wait)
+            self._limiter = RedisRateLimiter(
+                redis_client, redis_key_id(identity), rate_limits, max_wait=max_wait,
+                interactive_reserve=interactive_reserve, fallback=redis_fallback,
+                local_share=local_share, stats=self.stats.fleet,
+                # An in-flight slot lives as long as an attempt can (renewed past it).
+                lease=self._timeouts.request + LEASE_MARGIN,
+            )
             self._redis_parts.append(self._limiter)
         else:
-            self._limiter = SlidingWindowLimiter(rate_limits, max_wait=max_wait)
+            self._limiter = SlidingWindowLimiter(rate_limits, max_wait=max_wait,
+                                                 interactive_reserve=interactive_reserve)
         cache = None
         if redis_client is not None and api_key is not None:
-            cache = RedisTokenCache(redis_client)
-        self._tokens: TokenProvider | None = self._make_provider(
+            cache = RedisTokenCache(redis_client, fallback=redis_fallback)
+        self._tokens: TokenProvider = self._make_provider(
             api_key, api_secret, access_token, token_provider, token_skew, cache
         )
         self._two_factor = TwoFactor(two_factor) if two_factor is not None else None
@@ -173,6 +268,8 @@ class YativoClient:
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
+        #: the client that owns the pool; ``self`` unless this is a `with_options()` view
+        self._root: YativoClient = self
         self.api_keys = ApiKeysResource(self)
         self.auth = AuthResource(self)
 
@@ -184,7 +281,7 @@ class YativoClient:
         token_provider: TokenProvider | None,
         skew: float,
         cache: RedisTokenCache | None = None,
-    ) -> TokenProvider | None:
+    ) -> TokenProvider:
         given = [
             name
             for name, value in (
@@ -204,7 +301,10 @@ class YativoClient:
             return StaticTokenProvider(access_token)
         if api_key is not None or api_secret is not None:
             if api_key is None or api_secret is None:
-                raise ValueError("api_key and api_secret go together: give both")
+                missing = "api_secret (YATIVO_API_SECRET)" if api_secret is None else (
+                    "api_key (YATIVO_API_KEY)"
+                )
+                raise ValueError(f"api_key and api_secret go together: {missing} is missing")
             return ExchangeTokenProvider(
                 functools.partial(exchange_token, self),
                 api_key,
@@ -217,26 +317,39 @@ class YativoClient:
                 rng=self._rng,
                 cache=cache,
             )
-        return None
+        # Fail at construction, not at the first request of a web app hours later.
+        raise ValueError(
+            "YativoClient has no credentials: pass api_key= and api_secret= (server to "
+            "server), access_token= (a user's bearer token) or token_provider=; or set "
+            "YATIVO_API_KEY and YATIVO_API_SECRET (or YATIVO_ACCESS_TOKEN) and use "
+            "YativoClient.from_env()"
+        )
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> YativoClient:
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> YativoClient:
         """Build a client from ``YATIVO_API_KEY``, ``YATIVO_API_SECRET``,
         ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET`` (and
-        ``YATIVO_REDIS_URL``); keyword arguments win over the environment."""
+        ``YATIVO_REDIS_URL``, ``YATIVO_ALLOW_INSECURE_HTTP=1``); keyword arguments (any of
+        `YativoClient`'s, typed by `ClientOptions`) win over the environment.
+
+        Raises:
+            ValueError: no credentials in the environment or the overrides (the message
+                names the variables and the arguments).
+        """
         env = os.environ
         kwargs: dict[str, Any] = {}
-        for var, name in (
-            ("YATIVO_API_KEY", "api_key"),
-            ("YATIVO_API_SECRET", "api_secret"),
-            ("YATIVO_ACCESS_TOKEN", "access_token"),
-            ("YATIVO_BASE_URL", "base_url"),
-            ("YATIVO_TOTP_SECRET", "two_factor"),
-            ("YATIVO_REDIS_URL", "redis"),
-        ):
+        for var, name in ENV_VARS:
             value = env.get(var)
             if value:
                 kwargs[name] = Secret(value) if name in ("api_secret", "access_token") else value
+        insecure = env.get("YATIVO_ALLOW_INSECURE_HTTP", "").strip().lower()
+        if insecure in ("1", "true", "yes", "on"):
+            kwargs["allow_insecure_http"] = True
+        elif insecure not in ("", "0", "false", "no", "off"):
+            raise ValueError(
+                f"YATIVO_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, "
+                f"got {insecure!r}"
+            )
         if "access_token" in kwargs and ("api_key" in kwargs or "api_secret" in kwargs):
             # Both set: the key pair wins (it refreshes itself); the token is ignored.
             kwargs.pop("access_token")
@@ -245,6 +358,63 @@ class YativoClient:
                 kwargs.pop(k, None)
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    # -- per-call options ---------------------------------------------------------------
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_wait: float | _Unset | None = _UNSET,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        priority: Literal["interactive", "batch"] | None = None,
+    ) -> YativoClient:
+        """A view of this client with other per-call settings; only what you pass changes.
+
+        The view shares this client's connection pool, rate limiter, token, 2FA source and
+        stats: it opens nothing and starts nothing, so making one per request is cheap and
+        leaks nothing (it is garbage once unreferenced). ``extra_headers`` add to (and
+        override, by name) the ones already set; they cannot set ``Authorization`` or
+        ``X-2FA-Token``. ``priority="batch"`` puts the view's calls behind interactive
+        ones when both wait for rate-limit budget (``max_wait=None``: no bound).
+
+        Closing a view (``aclose()``, ``async with``) closes only the view: later calls
+        through it raise `ClientClosedError`; the client and its other views carry on, and
+        the view's calls already running finish. Closing the client closes every view.
+
+        Raises:
+            ValueError, TypeError: a bad setting (named), before anything is sent.
+            ClientClosedError: the client (or this view) is closed.
+
+        .. versionadded:: 0.2
+        """
+        self._check_open()
+        changes: dict[str, Any] = {}
+        if max_wait is not _UNSET:
+            changes["max_wait"] = check_max_wait(max_wait)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise TypeError("retry must be a yativo_async.RetryPolicy")
+            changes["retry"] = retry
+        if priority is not None:
+            changes["lane"] = check_lane(priority)
+        options = evolve_options(
+            self._options, timeout=timeout, extra_headers=extra_headers, **changes
+        )
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._options = options
+        view._closed = False
+        view._root = self._root
+        view.api_keys = ApiKeysResource(view)
+        view.auth = AuthResource(view)
+        return view
+
+    @property
+    def is_view(self) -> bool:
+        """Whether this is a `with_options()` view (closing it leaves the client open)."""
+        return self._root is not self
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -266,9 +436,10 @@ class YativoClient:
         if self._closed:
             return
         self._closed = True
+        if self._root is not self:
+            return  # a view owns nothing: the client and its other views carry on
         await self._pipeline.close(timeout=timeout)
-        if self._tokens is not None:
-            await self._tokens.aclose()
+        await self._tokens.aclose()
         for part in self._redis_parts:
             await part.aclose()
         if self._redis_owned is not None:
@@ -278,15 +449,22 @@ class YativoClient:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or self._root._closed
 
     def _check_open(self) -> None:
         if self._closed:
+            raise ClientClosedError(
+                "this YativoClient view is closed (the client it came from is not)"
+                if self._root is not self and not self._root._closed
+                else "this YativoClient is closed; create a new one"
+            )
+        if self._root._closed:
             raise ClientClosedError("this YativoClient is closed; create a new one")
 
     def __repr__(self) -> str:
-        mode = type(self._tokens).__name__ if self._tokens is not None else "no auth"
-        return f"YativoClient(base_url={self._base_url!r}, auth={mode})"
+        mode = type(self._tokens).__name__
+        view = ", view" if self._root is not self else ""
+        return f"YativoClient(base_url={self._base_url!r}, auth={mode}{view})"
 
     # -- introspection and control ------------------------------------------------------
 
@@ -295,7 +473,7 @@ class YativoClient:
         return self._base_url
 
     @property
-    def token_provider(self) -> TokenProvider | None:
+    def token_provider(self) -> TokenProvider:
         return self._tokens
 
     def rate_limit_status(self) -> list[WindowStatus]:
@@ -355,7 +533,8 @@ def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
         raise ValueError(
             f"base_url {parts.scheme}://{parts.hostname}{'' if port is None else f':{port}'} "
             "would send the API secret, bearer tokens and 2FA codes unencrypted; use https, "
-            "or pass allow_insecure_http=True if you really mean it"
+            "or pass allow_insecure_http=True (YATIVO_ALLOW_INSECURE_HTTP=1 for from_env and "
+            "the CLI) if you really mean it"
         )
     return url
 
