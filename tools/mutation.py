@@ -35,6 +35,9 @@ MODULES: dict[str, list[str]] = {
     "_ratelimit": ["tests/test_ratelimit.py", "tests/test_edges.py"],
     "_sansio": ["tests/test_sansio.py", "tests/test_edges.py"],
     "_retry": ["tests/test_retry.py", "tests/test_edges.py"],
+    "_hooks": ["tests/test_hooks.py", "tests/test_otel.py"],
+    "_otel": ["tests/test_otel.py"],
+    "sync": ["tests/test_sync.py"],
 }
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {

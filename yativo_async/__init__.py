@@ -41,6 +41,17 @@ from ._errors import (
     TokenUnavailableError,
     YativoError,
 )
+from ._hooks import (
+    CallEndEvent,
+    CallStartEvent,
+    Hooks,
+    Observer,
+    RateLimitWaitEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    TokenExchangeEvent,
+)
 from ._httpx import HttpxTransport
 from ._models import (
     COARSE_PERMISSIONS,
@@ -57,6 +68,7 @@ from ._models import (
     Scope,
     ScopeName,
 )
+from ._otel import OpenTelemetry
 from ._ratelimit import FleetStats, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
 from ._resources import ApiKeysWithRawResponse, AuthWithRawResponse
@@ -82,6 +94,8 @@ __all__ = [
     "BadRequestError",
     "BearerToken",
     "COARSE_PERMISSIONS",
+    "CallEndEvent",
+    "CallStartEvent",
     "ClientClosedError",
     "ClientOptions",
     "ClientStats",
@@ -92,24 +106,31 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
     "FleetStats",
+    "Hooks",
     "HttpxTransport",
     "JSONValue",
     "KeyRateLimit",
     "MockTransport",
     "NotFoundError",
+    "Observer",
+    "OpenTelemetry",
     "OutcomeUnknownError",
     "Permission",
     "PermissionDeniedError",
     "PermissionName",
     "RateLimit",
     "RateLimitError",
+    "RateLimitWaitEvent",
     "RedisRateLimiter",
     "RedisTokenCache",
     "RedisUnavailableError",
     "Request",
+    "RequestEvent",
     "Response",
     "ResponseDecodeError",
+    "ResponseEvent",
     "ResponseTooLargeError",
+    "RetryEvent",
     "RetryPolicy",
     "RotatedApiKey",
     "SCOPED_PERMISSIONS",
@@ -120,6 +141,7 @@ __all__ = [
     "SlidingWindowLimiter",
     "StaticTokenProvider",
     "Timeouts",
+    "TokenExchangeEvent",
     "TokenProvider",
     "TokenStats",
     "TokenUnavailableError",

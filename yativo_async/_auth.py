@@ -38,6 +38,7 @@ import attrs
 import pyotp
 
 from ._errors import ClientClosedError, TokenUnavailableError, YativoError
+from ._hooks import TokenExchangeEvent
 from ._models import AccessToken
 from ._sansio import mask_secrets
 from ._secret import Secret, SecretLike, to_secret
@@ -151,6 +152,8 @@ class ExchangeTokenProvider:
         timeout: bound on one exchange (its retries included); ``None`` when the exchange
             bounds itself.
         backoff_base, backoff_max: failure backoff, doubling, jittered.
+        on_exchange: told of each exchange (a `TokenExchangeEvent`, no secret in it);
+            must not raise or block (the client passes its observers).
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class ExchangeTokenProvider:
         stats: TokenStats | None = None,
         rng: random.Random | None = None,
         cache: TokenCache | None = None,
+        on_exchange: Callable[[TokenExchangeEvent], None] | None = None,
     ) -> None:
         if not 0 < refresh_ratio <= 1:
             raise ValueError("refresh_ratio must be in (0, 1]")
@@ -180,6 +184,7 @@ class ExchangeTokenProvider:
         self.stats = stats if stats is not None else TokenStats()
         self._rng = rng or random.Random()
         self._cache = cache
+        self._on_exchange = on_exchange
         self._rejected: Secret | None = None  # a token the server refused (401)
         self._token: BearerToken | None = None
         self._generation = 0
@@ -261,7 +266,28 @@ class ExchangeTokenProvider:
         self._check_open()
         creds = self._creds
         self.stats.record_exchange("explicit")
-        return await send(creds.api_key, creds.api_secret)
+        if self._on_exchange is None:
+            return await send(creds.api_key, creds.api_secret)
+        started = asyncio.get_running_loop().time()
+        try:
+            result = await send(creds.api_key, creds.api_secret)
+        except Exception as exc:
+            self._report("explicit", started, None, exc)
+            raise
+        # The token is the caller's, not the provider's: its lifetime is not reported.
+        self._report("explicit", started, None, None)
+        return result
+
+    def _report(
+        self, reason: str, started: float, expires_in: float | None,
+        error: BaseException | None, shared: bool = False,
+    ) -> None:
+        assert self._on_exchange is not None
+        self._on_exchange(TokenExchangeEvent(
+            reason=reason, ok=error is None,
+            elapsed=asyncio.get_running_loop().time() - started, expires_in=expires_in,
+            error=None if error is None else type(error).__name__, shared=shared,
+        ))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -335,6 +361,7 @@ class ExchangeTokenProvider:
         stats.refreshes[reason] = stats.refreshes.get(reason, 0) + 1
         exchanges_before = stats.exchanges
         loop = asyncio.get_running_loop()
+        started = loop.time()
 
         async def exchange(api_key: str, api_secret: Secret) -> tuple[AccessToken, float]:
             stats.exchanges += 1
@@ -362,6 +389,8 @@ class ExchangeTokenProvider:
             delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # jittered, never 0
             self._retry_at = loop.time() + delay
             self._last_error = exc
+            if self._on_exchange is not None:
+                self._report(reason, started, None, exc)
             if self._token is not None:
                 _log.warning(
                     "background token refresh failed (%s); the current token is used "
@@ -383,8 +412,11 @@ class ExchangeTokenProvider:
             reason=reason,
         )
         self._token = token
-        if self._cache is not None and stats.exchanges == exchanges_before:
+        shared = self._cache is not None and stats.exchanges == exchanges_before
+        if shared:
             stats.shared += 1
+        if self._on_exchange is not None:
+            self._report(reason, started, ttl, None, shared)
         self._failures = 0
         self._retry_at = float("-inf")
         self._last_error = None

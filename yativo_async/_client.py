@@ -25,6 +25,7 @@ from ._auth import (
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
+from ._hooks import Observer, Observers, observers
 from ._logging import configure_from_env
 from ._pipeline import ClientStats, Options, Pipeline
 from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus, check_reserve
@@ -102,6 +103,7 @@ class ClientOptions(TypedDict, total=False):
     redis_fallback: Literal["fail", "local"]
     local_share: float | None
     max_response_bytes: int
+    hooks: Observer | Sequence[Observer] | None
 
 
 class _Unset(enum.Enum):
@@ -148,6 +150,8 @@ class YativoClient:
             decompression (default 8 MiB). Every transport reads a body in a streaming way
             and stops there with `ResponseTooLargeError` (a `ResponseDecodeError`), so an
             endless body or a compression bomb cannot grow the process.
+        hooks: `Hooks` (your callables for each request, response, retry, wait for budget,
+            token exchange and call) and/or `OpenTelemetry()`, or a list of them.
 
     Raises:
         ValueError, TypeError: a bad argument (named in the message), before anything is
@@ -179,6 +183,7 @@ class YativoClient:
         interactive_reserve: float = 0.1,
         redis_fallback: Literal["fail", "local"] = "fail",
         local_share: float | None = None,
+        hooks: Observer | Sequence[Observer] | None = None,
     ) -> None:
         configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -205,6 +210,7 @@ class YativoClient:
             raise ValueError("token_path must be a path starting with '/'")
         self.token_path = token_path
         self._rng = random.Random(seed)
+        self._hooks: Observers | None = observers(hooks)
         self.stats = ClientStats()
         if not isinstance(rate_limits, (list, tuple)):
             raise TypeError("rate_limits must be a list of RateLimit")
@@ -265,6 +271,7 @@ class YativoClient:
             stats=self.stats,
             rng=self._rng,
             max_response_bytes=max_response_bytes,
+            hooks=self._hooks,
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
@@ -316,6 +323,7 @@ class YativoClient:
                 stats=self.stats.tokens,
                 rng=self._rng,
                 cache=cache,
+                on_exchange=None if self._hooks is None else self._hooks.token_exchange,
             )
         # Fail at construction, not at the first request of a web app hours later.
         raise ValueError(

@@ -31,6 +31,8 @@ Rules:
    server echoes them into an error.
 4. ``close()`` ends every call still running with `ClientClosedError` (never a
    ``CancelledError`` the caller did not ask for); a closed pipeline starts nothing.
+5. Observers (``hooks=``, `_hooks.py`) see each step through a per-call `CallScope`; with
+   none, ``scope`` is ``None`` and each step pays one ``is not None`` check.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from ._errors import (
     OutcomeUnknownError,
     YativoError,
 )
+from ._hooks import CallScope, Observers
 from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait, Slot
 from ._retry import is_retryable, retrying
 from ._sansio import (
@@ -202,6 +205,7 @@ class Pipeline:
         stats: ClientStats,
         rng: random.Random,
         max_response_bytes: int | None = None,
+        hooks: Observers | None = None,
     ) -> None:
         self.base_url = base_url
         #: every request carries it; the transport stops reading a body past it
@@ -212,6 +216,10 @@ class Pipeline:
         self.tokens = tokens
         self.stats = stats
         self._rng = rng
+        #: the client's observers (rule 5); ``None``: nothing watches
+        self.hooks = hooks
+        if hooks is not None:
+            hooks.bind(limiter)
         self.closed = False
         self._running: set[asyncio.Task[Any]] = set()
         self._closing: set[asyncio.Task[Any]] = set()
@@ -234,52 +242,60 @@ class Pipeline:
         stats.calls += 1
         started = loop.time()
         policy = options.retry
+        hooks = self.hooks
+        scope = None if hooks is None else hooks.start(
+            call.name, call.method, call.path, options.lane
+        )
         if task is not None:
             self._running.add(task)
         try:
             try:
-                sent = await self._attempt(call, options, 1, maybe_done=False)
-                attempts = 1
-            except YativoError as first:
-                if not is_retryable(first, policy, idempotent=call.idempotent):
-                    raise
-                # Whether an attempt so far may have been processed (its response lost):
-                # a replay's answer is read in that light (step 8).
-                maybe_done = _outcome_unknown(first)
+                try:
+                    sent = await self._attempt(call, options, 1, False, scope)
+                    attempts = 1
+                except YativoError as first:
+                    if not is_retryable(first, policy, idempotent=call.idempotent):
+                        raise
+                    # Whether an attempt so far may have been processed (its response lost):
+                    # a replay's answer is read in that light (step 8).
+                    maybe_done = _outcome_unknown(first)
 
-                def before_sleep(state: tenacity.RetryCallState) -> None:
-                    nonlocal maybe_done
-                    failure = _failure(state)
-                    maybe_done = maybe_done or _outcome_unknown(failure)
-                    stats.retries += 1
-                    _log.debug(
-                        "%s %s attempt %d failed (%s); retrying in %.2f s",
-                        call.method, call.path, state.attempt_number,
-                        type(failure).__name__, state.upcoming_sleep,
-                    )
+                    def before_sleep(state: tenacity.RetryCallState) -> None:
+                        nonlocal maybe_done
+                        failure = _failure(state)
+                        maybe_done = maybe_done or _outcome_unknown(failure)
+                        stats.retries += 1
+                        if scope is not None:
+                            scope.retry(state.attempt_number, state.upcoming_sleep, failure)
+                        _log.debug(
+                            "%s %s attempt %d failed (%s); retrying in %.2f s",
+                            call.method, call.path, state.attempt_number,
+                            type(failure).__name__, state.upcoming_sleep,
+                        )
 
-                # Tenacity judges attempt 1's failure like any other, then drives the rest.
-                async for attempt in retrying(
-                    policy, idempotent=call.idempotent, rng=self._rng, started=started,
-                    before_sleep=before_sleep,
-                ):
-                    with attempt:
-                        attempts = attempt.retry_state.attempt_number
-                        if attempts == 1:
-                            raise first
-                        sent = await self._attempt(call, options, attempts, maybe_done)
-        except (APIConnectionError, APIStatusError) as exc:
+                    # Tenacity judges attempt 1's failure like any other, then drives the rest.
+                    async for attempt in retrying(
+                        policy, idempotent=call.idempotent, rng=self._rng, started=started,
+                        before_sleep=before_sleep,
+                    ):
+                        with attempt:
+                            attempts = attempt.retry_state.attempt_number
+                            if attempts == 1:
+                                raise first
+                            sent = await self._attempt(call, options, attempts, maybe_done, scope)
+            # The error the caller gets: what may have happened, or why the call ended.
+            except (APIConnectionError, APIStatusError) as exc:
+                if not call.idempotent and _outcome_unknown(exc):
+                    raise _outcome_error(call) from exc
+                raise
+            except asyncio.CancelledError:
+                if task is not None and task in self._closing:
+                    raise self._closed_error(call, task) from None
+                raise
+        except BaseException as final:
             stats.failed += 1
-            if not call.idempotent and _outcome_unknown(exc):
-                raise _outcome_error(call) from exc
-            raise
-        except asyncio.CancelledError:
-            stats.failed += 1
-            if task is not None and task in self._closing:
-                raise self._closed_error(call, task) from None
-            raise
-        except BaseException:
-            stats.failed += 1
+            if scope is not None:
+                scope.end(loop.time() - started, final)
             raise
         finally:
             if task is not None:
@@ -287,22 +303,26 @@ class Pipeline:
                 if self._drained is not None and self._running <= {self._closer}:
                     self._drained.set()
         stats.succeeded += 1
-        return Outcome(sent.response, sent.sent_at, attempts, loop.time() - started)
+        elapsed = loop.time() - started
+        if scope is not None:
+            scope.end(elapsed, None)
+        return Outcome(sent.response, sent.sent_at, attempts, elapsed)
 
     async def _attempt(
-        self, call: Call, options: Options, number: int, maybe_done: bool
+        self, call: Call, options: Options, number: int, maybe_done: bool,
+        scope: CallScope | None,
     ) -> _Sent:
         """One attempt: steps 1-8 of the module docstring."""
         code = call.code
         if number > 1 and call.renew_code is not None:
             code = await call.renew_code.code()
-        sent = await self._send(call, options, number, code)  # steps 1-6
+        sent = await self._send(call, options, number, code, scope)  # steps 1-6
         if sent.response.status == 401 and sent.token is not None and self._refreshable:
             # 7. The token was revoked or expired early: clear it, replay once.
             assert self.tokens is not None
             self.tokens.invalidate(sent.token)
             self.stats.auth_replays += 1
-            sent = await self._send(call, options, number, code)
+            sent = await self._send(call, options, number, code, scope)
         response = sent.response  # 8.
         status = response.status
         if not is_success(status):
@@ -353,6 +373,8 @@ class Pipeline:
             if not self._running - {me}:
                 break
             await asyncio.sleep(0)
+        if self.hooks is not None:
+            await self.hooks.aclose()  # async hooks still running (`_hooks.py` rule 3)
 
     def _closed_error(self, call: Call, task: asyncio.Task[Any]) -> ClientClosedError:
         self._closing.discard(task)
@@ -365,9 +387,12 @@ class Pipeline:
             maybe_sent=True,
         )
 
-    async def _send(self, call: Call, options: Options, number: int, code: str | None) -> _Sent:
+    async def _send(
+        self, call: Call, options: Options, number: int, code: str | None,
+        scope: CallScope | None,
+    ) -> _Sent:
         """Steps 1-6: token, slot, build, send, release, learn."""
-        token, slot = await self._token_and_slot(call, options)
+        token, slot = await self._token_and_slot(call, options, scope)
         request = build_request(
             method=call.method,
             url=self.base_url + call.path,
@@ -383,11 +408,20 @@ class Pipeline:
         self.stats.attempts += 1
         loop = asyncio.get_running_loop()
         sent_at = loop.time()
+        if scope is not None:
+            scope.request(number)
         try:
             response = await self.transport.send(request)
+        except BaseException as exc:
+            if scope is not None:
+                scope.response(number, None, loop.time() - sent_at, None, exc)
+            raise
         finally:
             slot.release()  # 5. stamped now: the server saw the request no later than this
         now = loop.time()
+        if scope is not None:
+            scope.response(number, response.status, now - sent_at,
+                           response.headers.get("x-request-id"), None)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
@@ -400,25 +434,29 @@ class Pipeline:
         return _Sent(response, token, sent_at, retry_after)
 
     async def _token_and_slot(
-        self, call: Call, options: Options
+        self, call: Call, options: Options, scope: CallScope | None
     ) -> tuple[BearerToken | None, Slot]:
         """Steps 1-2. A token that expired while we queued for budget (hours, when a day's
         budget is spent) is never sent: the slot goes back unsent and we start over."""
         limiter = self.limiter
-        if not call.auth:
-            return None, await limiter.acquire(
-                priority=call.priority, lane=options.lane, max_wait=options.max_wait
-            )
         tokens = self.tokens
-        if tokens is None:
+        if call.auth and tokens is None:
             raise ValueError(
                 f"{call.name} needs credentials: give api_key/api_secret or access_token"
             )
         loop = asyncio.get_running_loop()
         while True:
-            token = await tokens.get_token()
-            slot = await limiter.acquire(lane=options.lane, max_wait=options.max_wait)
-            if token.expires_at is None or loop.time() < token.expires_at:
+            token = None if tokens is None or not call.auth else await tokens.get_token()
+            if scope is not None:
+                queued, waited_before = loop.time(), limiter.time_waited
+            slot = await limiter.acquire(
+                priority=call.priority, lane=options.lane, max_wait=options.max_wait
+            )
+            # The limiter counts only real waits (a fast path adds nothing, and runs nothing
+            # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
+            if scope is not None and limiter.time_waited > waited_before:
+                scope.rate_limit_wait(loop.time() - queued)
+            if token is None or token.expires_at is None or loop.time() < token.expires_at:
                 return token, slot
             slot.release(sent=False)
 
