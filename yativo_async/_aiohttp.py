@@ -6,7 +6,16 @@ Rules:
 * a session the user passed in is theirs: never closed here;
 * a session made in a loop that has since been closed (a client used across two
   ``asyncio.run`` calls) is dropped and a new one made in the current loop;
-* aiohttp errors become `APIConnectionError`/`APITimeoutError` here, once, ``from exc``.
+* aiohttp errors (and anything else foreign it raises) become `APIConnectionError`/
+  `APITimeoutError` here, once, ``from exc``;
+* redirects are never followed (``allow_redirects=False`` on every request, whatever the
+  session says): a 3xx reaches the client as a response, and the Authorization header
+  goes nowhere but the configured host;
+* the body is read in pieces (aiohttp inflates gzip/deflate as it reads, in bounded steps
+  since 3.13.3) and reading stops at ``request.max_response_bytes`` after decompression;
+* ``ClientTimeout(total=request.timeout)`` bounds connect, send, headers and the whole body
+  (aiohttp's timer covers every read of the body stream), so a server that stays silent or
+  drips bytes cannot hold a call longer than its timeout.
 """
 
 from __future__ import annotations
@@ -16,9 +25,20 @@ import logging
 from typing import Final
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._errors import APIConnectionError, APITimeoutError
-from ._transport import Request, Response
+from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
+from ._transport import (
+    HIDDEN_HEADERS,
+    Request,
+    Response,
+    check_headers,
+    closed_error,
+    response_cap,
+    scrub,
+    too_large,
+)
 
 __all__ = ["AiohttpTransport"]
 
@@ -60,9 +80,11 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("AiohttpTransport is closed")
+            raise closed_error()
         if not self._owns_session:
             assert self._session is not None
+            if self._session.closed:  # the user closed their own session
+                raise closed_error()
             return self._session
         loop = asyncio.get_running_loop()
         session = self._session
@@ -114,6 +136,7 @@ class AiohttpTransport:
         return timeout
 
     async def send(self, request: Request) -> Response:
+        check_headers(request.headers)
         session = self._get_session()
         try:
             async with session.request(
@@ -124,12 +147,14 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout),
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                body = await _read_body(resp, request)
                 headers: dict[str, str] = {}
                 for name, value in resp.headers.items():
                     key = name.lower()
                     headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 return Response(status=resp.status, headers=headers, body=body)
+        except YativoError:
+            raise
         except aiohttp.ConnectionTimeoutError as exc:
             raise APITimeoutError(
                 f"timed out connecting to {_host(request.url)}", maybe_sent=False
@@ -145,10 +170,25 @@ class AiohttpTransport:
                 maybe_sent=False,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, aiohttp.ClientResponseError):
+                _mask_request_info(exc)
+            text = scrub(str(exc), request)[:200]
+            if isinstance(exc.__cause__, ContentEncodingError):
+                # The body arrived but does not inflate: a bad body, not a network fault
+                # (as HttpxTransport says it).
+                raise ResponseDecodeError(f"response body cannot be decoded: {text}") from exc
             raise APIConnectionError(
-                f"{request.method} {_path(request.url)} failed: "
-                f"{exc.__class__.__name__}: {str(exc)[:200]}"
+                f"{request.method} {_path(request.url)} failed: {exc.__class__.__name__}: {text}"
             ) from exc
+        except RuntimeError as exc:
+            if session.closed:  # closed under us (by its owner) while this request ran
+                raise closed_error() from exc
+            raise _foreign(request, exc) from exc
+        except Exception as exc:
+            # Anything else aiohttp lets out (a ValueError or an AssertionError from deep in
+            # its parser): still only YativoErrors leave a transport. Only the class name is
+            # shown; the message could quote what was sent.
+            raise _foreign(request, exc) from exc
 
     async def aclose(self) -> None:
         if self._closed:
@@ -169,8 +209,51 @@ class AiohttpTransport:
         return f"AiohttpTransport(limit={self._limit}, owns_session={self._owns_session})"
 
 
+async def _read_body(resp: aiohttp.ClientResponse, request: Request) -> bytes:
+    """The body, read no further than the cap (after decompression)."""
+    cap = response_cap(request)
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        # Plain body of a declared length: aiohttp reads exactly that much, in one call.
+        if length > cap:
+            resp.close()  # drop the connection rather than drain what we will not keep
+            raise too_large(request, cap, resp.status)
+        return await resp.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > cap:
+            resp.close()
+            raise too_large(request, cap, resp.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:
+    """aiohttp's response errors keep the request's headers (the bearer token, the 2FA
+    code) and show them in their repr; chained as our error's cause, they must not."""
+    info = exc.request_info
+    if info is None:
+        return
+    headers = CIMultiDict(info.headers)
+    for name in HIDDEN_HEADERS:
+        if name in headers:
+            headers[name] = "***"
+    exc.request_info = aiohttp.RequestInfo(
+        info.url, info.method, CIMultiDictProxy(headers), info.real_url
+    )
+
+
+def _foreign(request: Request, exc: Exception) -> APIConnectionError:
+    return APIConnectionError(
+        f"{request.method} {_path(request.url)} failed: {exc.__class__.__name__} from aiohttp"
+    )
+
+
 def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
+    # Never userinfo: "user:password@host" shows only the host.
+    return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
 
 
 def _path(url: str) -> str:

@@ -47,7 +47,7 @@ from ._resources import (
 )
 from ._sansio import header_safe
 from ._secret import Secret, SecretLike
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._version import __version__
 
 if sys.version_info >= (3, 11):
@@ -102,6 +102,7 @@ class ClientOptions(TypedDict, total=False):
     interactive_reserve: float
     redis_fallback: Literal["fail", "local"]
     local_share: float | None
+    max_response_bytes: int
     hooks: Observer | Sequence[Observer] | None
 
 
@@ -145,6 +146,10 @@ class YativoClient:
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
             your own SSL context) for that.
+        max_response_bytes: the longest response body accepted, in bytes counted after
+            decompression (default 8 MiB). Every transport reads a body in a streaming way
+            and stops there with `ResponseTooLargeError` (a `ResponseDecodeError`), so an
+            endless body or a compression bomb cannot grow the process.
         hooks: `Hooks` (your callables for each request, response, retry, wait for budget,
             token exchange and call) and/or `OpenTelemetry()`, or a list of them.
 
@@ -174,6 +179,7 @@ class YativoClient:
         seed: int | None = None,
         redis: Any = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         interactive_reserve: float = 0.1,
         redis_fallback: Literal["fail", "local"] = "fail",
         local_share: float | None = None,
@@ -181,6 +187,10 @@ class YativoClient:
     ) -> None:
         configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise TypeError("max_response_bytes must be an int (bytes)")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
         if user_agent is not None:
             _check_header_value(user_agent, "user_agent")
         if access_token is not None:
@@ -260,6 +270,7 @@ class YativoClient:
             tokens=self._tokens,
             stats=self.stats,
             rng=self._rng,
+            max_response_bytes=max_response_bytes,
             hooks=self._hooks,
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)

@@ -17,6 +17,7 @@
      │    ├── APITimeoutError
      │    └── ClientClosedError         the client was closed before the call ended
      ├── ResponseDecodeError       a body that is not what the docs promise
+     │    └── ResponseTooLargeError     a body past max_response_bytes (after decompression)
      ├── OutcomeUnknownError       a create/generate/rotate that may or may not have happened
      ├── RedisUnavailableError     Redis (the fleet's shared budget) unreachable: nothing sent
      └── TokenUnavailableError     no bearer token could be had (the exchange failed or backs off)
@@ -45,6 +46,7 @@ __all__ = [
     "RateLimitError",
     "RedisUnavailableError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "TokenUnavailableError",
     "YativoError",
@@ -280,3 +282,15 @@ class TokenUnavailableError(YativoError):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A response body longer than ``max_response_bytes``, counted after decompression.
+
+    The transport stopped reading at the cap and dropped the connection, so neither an
+    endless body nor a compression bomb can grow the process. ``limit`` is the cap in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.limit = limit

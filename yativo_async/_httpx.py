@@ -1,13 +1,38 @@
-"""`HttpxTransport` (extra ``httpx``): the same seam over ``httpx.AsyncClient``."""
+"""`HttpxTransport` (extra ``httpx``): the same seam over ``httpx.AsyncClient``.
+
+The rules of ``_transport.py`` hold here too; what httpx needs on top:
+
+* httpx's own timeout bounds each network operation, not the exchange: a server that drips
+  one byte per second never trips a read timeout. The whole send runs under one deadline of
+  ``request.timeout`` instead.
+* httpx inflates a whole network read at once (a 64 KiB read of a gzip bomb is ~64 MiB), so
+  the body is read raw (``aiter_raw``) and inflated here by `BoundedDecoder`, which never
+  makes more than ``request.max_response_bytes``. ``Accept-Encoding`` asks only for what it
+  can inflate.
+* ``follow_redirects=False`` on every request, also for a client passed in.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Final
 
-from ._errors import APIConnectionError, APITimeoutError
-from ._transport import Request, Response
+from ._errors import APIConnectionError, APITimeoutError, YativoError
+from ._transport import (
+    BoundedDecoder,
+    Request,
+    Response,
+    check_headers,
+    closed_error,
+    response_cap,
+    scrub,
+    too_large,
+)
 
 __all__ = ["HttpxTransport"]
+
+_DEFAULT_TIMEOUT: Final = 30.0
+_ACCEPT_ENCODING: Final = "gzip, deflate"  # what BoundedDecoder inflates
 
 
 class HttpxTransport:
@@ -28,43 +53,80 @@ class HttpxTransport:
 
     def _get_client(self) -> Any:
         if self._closed:
-            raise RuntimeError("HttpxTransport is closed")
+            raise closed_error()
         if self._client is None:
             self._client = self._httpx.AsyncClient(
                 limits=self._httpx.Limits(max_connections=self._limit),
                 follow_redirects=False,
             )
+        elif self._client.is_closed:  # the user closed their own client
+            raise closed_error()
         return self._client
 
     async def send(self, request: Request) -> Response:
         httpx = self._httpx
+        check_headers(request.headers)
         client = self._get_client()
-        timeout = request.timeout if request.timeout is not None else 30.0
+        timeout = request.timeout if request.timeout is not None else _DEFAULT_TIMEOUT
         try:
-            resp = await client.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                content=request.body,
-                timeout=timeout,
-            )
+            # httpx's timeout is per operation; wait_for makes it one deadline for the whole
+            # exchange (a server dripping a byte at a time never trips a read timeout).
+            return await asyncio.wait_for(self._exchange(client, request, timeout), timeout)
+        except YativoError:
+            raise
         except httpx.ConnectTimeout as exc:
             raise APITimeoutError("timed out connecting", maybe_sent=False) from exc
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             raise APITimeoutError(
                 f"{request.method} request timed out after {timeout} s"
             ) from exc
         except httpx.ConnectError as exc:
-            raise APIConnectionError(f"cannot connect: {exc}", maybe_sent=False) from exc
+            raise APIConnectionError(
+                f"cannot connect: {scrub(str(exc), request)[:200]}", maybe_sent=False
+            ) from exc
         except (httpx.TransportError, OSError) as exc:
             raise APIConnectionError(
-                f"{request.method} failed: {exc.__class__.__name__}: {str(exc)[:200]}"
+                f"{request.method} failed: {exc.__class__.__name__}: "
+                f"{scrub(str(exc), request)[:200]}"
             ) from exc
-        headers: dict[str, str] = {}
-        for name, value in resp.headers.multi_items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return Response(status=resp.status_code, headers=headers, body=resp.content)
+        except RuntimeError as exc:
+            if client.is_closed:  # closed under us (by its owner) while this request ran
+                raise closed_error() from exc
+            raise _foreign(request, exc) from exc
+        except Exception as exc:
+            # Anything else httpx or h11 lets out: still only YativoErrors leave a transport.
+            # Only the class name is shown; the message could quote what was sent.
+            raise _foreign(request, exc) from exc
+
+    async def _exchange(self, client: Any, request: Request, timeout: float) -> Response:
+        headers = dict(request.headers)
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = _ACCEPT_ENCODING
+        cap = response_cap(request)
+        async with client.stream(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.body,
+            timeout=timeout,
+            follow_redirects=False,
+        ) as resp:
+            status = resp.status_code
+            encoding = resp.headers.get("content-encoding")
+            length = resp.headers.get("content-length", "")
+            if encoding is None and length.isdigit() and int(length) > cap:
+                # Declared too long: refuse before reading; leaving the block unread drops
+                # the connection instead of draining it.
+                raise too_large(request, cap, status)
+            decoder = BoundedDecoder(encoding, cap, request, status)
+            async for raw in resp.aiter_raw():
+                decoder.feed(raw)
+            body = decoder.finish()
+            out: dict[str, str] = {}
+            for name, value in resp.headers.multi_items():
+                key = name.lower()
+                out[key] = f"{out[key]}, {value}" if key in out else value
+        return Response(status=status, headers=out, body=body)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -73,3 +135,7 @@ class HttpxTransport:
         if self._client is not None and self._owns_client:
             await self._client.aclose()
         self._client = None
+
+
+def _foreign(request: Request, exc: Exception) -> APIConnectionError:
+    return APIConnectionError(f"{request.method} failed: {exc.__class__.__name__} from httpx")

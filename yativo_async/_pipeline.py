@@ -204,9 +204,12 @@ class Pipeline:
         tokens: TokenProvider | None,
         stats: ClientStats,
         rng: random.Random,
+        max_response_bytes: int | None = None,
         hooks: Observers | None = None,
     ) -> None:
         self.base_url = base_url
+        #: every request carries it; the transport stops reading a body past it
+        self.max_response_bytes = max_response_bytes
         self.headers = dict(headers)
         self.transport = transport
         self.limiter = limiter
@@ -332,7 +335,8 @@ class Pipeline:
                 secrets=self._secrets(call, sent.token, code),
             )
         if call.check_envelope:
-            failure = reported_failure(status, response.headers, response.body)
+            failure = reported_failure(status, response.headers, response.body,
+                                       secrets=self._secrets(call, sent.token, code))
             if failure is not None:
                 raise failure
         if sent.token is not None and self._confirm is not None:
@@ -399,6 +403,7 @@ class Pipeline:
             code_in_body=call.code_in_body,
             extra_headers=options.extra_headers,
             timeout=options.timeout,
+            max_response_bytes=self.max_response_bytes,
         )
         self.stats.attempts += 1
         loop = asyncio.get_running_loop()

@@ -87,12 +87,14 @@ def build_request(
     code_in_body: bool = False,
     extra_headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    max_response_bytes: int | None = None,
 ) -> Request:
     """The request for one attempt. ``headers`` are the client's fixed headers (not
     copied unless something is added); ``extra_headers`` are the caller's and never replace
     the token or the 2FA code."""
     if token is None and code is None and body is None and not extra_headers:
-        return Request(method=method, url=url, headers=headers, timeout=timeout)
+        return Request(method=method, url=url, headers=headers, timeout=timeout,
+                       max_response_bytes=max_response_bytes)
     if extra_headers:
         # Header names are case-insensitive: a caller's "user-agent" replaces ours.
         lower = {name.lower() for name in extra_headers}
@@ -110,7 +112,8 @@ def build_request(
     if body is not None:
         out["Content-Type"] = "application/json"
         data = encode_json(body)
-    return Request(method=method, url=url, headers=out, body=data, timeout=timeout)
+    return Request(method=method, url=url, headers=out, body=data, timeout=timeout,
+                   max_response_bytes=max_response_bytes)
 
 
 _BAD_ID: Final = re.compile(r"[\s/?#]")
@@ -488,11 +491,13 @@ def _host_of(url: str) -> str:
 _FAILURE_STATUSES: Final = frozenset({"error", "fail", "failed", "failure"})
 
 
-def reported_failure(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError | None:
+def reported_failure(
+    status: int, headers: Mapping[str, str], body: bytes, *, secrets: tuple[str, ...] = ()
+) -> APIStatusError | None:
     """A 2xx whose body says it failed: doc 000's envelope ``{"success": false, ...}`` or
     ``{"status": "error", ...}``. Used for operations that return no model (revoke,
     update_permissions), where nothing else would notice: a revoke that did not happen must
-    never look done."""
+    never look done. ``secrets`` are masked as in `error_from_response`."""
     if b"success" not in body and b"status" not in body:
         return None
     ok, parsed = _json_or_none(body.decode("utf-8", errors="replace"))
@@ -505,10 +510,10 @@ def reported_failure(status: int, headers: Mapping[str, str], body: bytes) -> AP
         found = _message_from_json(parsed)
         message = redact_text(found)[:500] if found else "the server reported a failure"
         return APIStatusError(
-            f"HTTP {status} but the server reported a failure: {message}",
+            mask_secrets(f"HTTP {status} but the server reported a failure: {message}", secrets),
             status=status,
             headers=headers,
-            body=safe_body(body),
+            body=mask_secrets(safe_body(body), secrets),
             request_id=request_id_from(headers),
         )
     return None

@@ -1,29 +1,60 @@
 """The I/O seam: one async method over plain values.
 
-Rule: a transport only moves bytes. Auth, rate limits, retries and decoding all live above
-it (``_pipeline.py``), so every transport gets them. A transport raises only
-`APIConnectionError`/`APITimeoutError` (translated from its library's errors, once, with
-``raise ... from exc``); an HTTP error status is a normal `Response`.
+Rules for every transport (each has a test in ``tests/test_transports.py``):
+
+1. A transport only moves bytes. Auth, rate limits, retries and decoding all live above it
+   (``_pipeline.py``), so every transport gets them. An HTTP error status, a 1xx/3xx or an
+   odd one, is a normal `Response`: redirects are never followed (the Authorization header
+   must not travel to another host, and a 3xx is for the client to judge).
+2. It raises only `YativoError`s: `APIConnectionError`/`APITimeoutError` translated from its
+   library's errors (anything foreign included), once, with ``raise ... from exc``;
+   `ResponseTooLargeError` for a body past the cap. The one exception is a header that cannot
+   be sent (a control character in it): `ValueError` before sending, naming the header but
+   never showing its value (it may be a token).
+3. ``request.timeout`` bounds the whole exchange, the body included, however slowly a server
+   drips it.
+4. A body is read in a streaming way and stops at ``request.max_response_bytes`` (default
+   `DEFAULT_MAX_RESPONSE_BYTES`) counted after decompression, so memory per response is
+   bounded whatever the server sends (endless bodies, compression bombs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import re
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._errors import APITimeoutError
+from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, ResponseTooLargeError
 
-__all__ = ["MockTransport", "Request", "Response", "Transport"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "HIDDEN_HEADERS",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Transport",
+    "check_headers",
+    "closed_error",
+    "response_cap",
+    "scrub",
+    "too_large",
+]
 
-_HIDDEN_HEADERS = frozenset({"authorization", "x-2fa-token"})
+#: the body cap when a request names none: far above any documented answer (a key list of a
+#: few thousand keys is well under 1 MiB), far below what hurts a process
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+
+#: headers that carry secrets: masked in reprs and in what a library's error keeps
+HIDDEN_HEADERS: Final = frozenset({"authorization", "x-2fa-token"})
 
 
 def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: ("***" if k.lower() in _HIDDEN_HEADERS else v) for k, v in headers.items()}
+    return {k: ("***" if k.lower() in HIDDEN_HEADERS else v) for k, v in headers.items()}
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +69,9 @@ class Request:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=lambda h: repr(_mask_headers(h)))
     body: bytes | None = attrs.field(default=None, repr=lambda b: "<hidden>" if b else "None")
     timeout: float | None = None
+    #: the longest body accepted, in bytes after decompression (None: the transport default,
+    #: `DEFAULT_MAX_RESPONSE_BYTES`); past it the transport raises `ResponseTooLargeError`
+    max_response_bytes: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +94,136 @@ class Transport(Protocol):
 
 Handler = Callable[[Request], Awaitable[Response] | Response]
 
+# RFC 9110 field names are tokens; values may hold visible characters, spaces and tabs.
+# aiohttp and h11 each refuse some control characters at send time with their own errors
+# (aiohttp's ValueError, h11's LocalProtocolError), and neither is a YativoError; checking
+# here gives every transport one clear error that never shows the value.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse a header that cannot be sent, with a `ValueError` that names it and never
+    shows its value (Authorization and X-2FA-Token carry secrets)."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid HTTP header name {name!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"HTTP header {name!r} must be a str, not {type(value).__name__}")
+        if _BAD_VALUE.search(value):
+            raise ValueError(
+                f"HTTP header {name!r} holds a control character (CR, LF, NUL or another); "
+                "it cannot be sent (the value is not shown: it may be a secret)"
+            )
+
+
+def scrub(text: str, request: Request) -> str:
+    """``text`` (a library's error message, which may quote what a server sent back) with
+    the request's own secrets masked: the bearer token and the 2FA code it carried. A
+    hostile server can echo them in a malformed status line or header."""
+    for name, value in request.headers.items():
+        if name.lower() in HIDDEN_HEADERS and value:
+            secret = value.split(" ", 1)[1] if value.startswith("Bearer ") else value
+            if secret:
+                text = text.replace(secret, "***")
+    return text
+
+
+def closed_error() -> APIConnectionError:
+    """What a request on a closed transport gets: nothing was sent."""
+    return APIConnectionError("transport is closed", maybe_sent=False)
+
+
+def response_cap(request: Request) -> int:
+    cap = request.max_response_bytes
+    return DEFAULT_MAX_RESPONSE_BYTES if cap is None else cap
+
+
+def too_large(request: Request, cap: int, status: int | None) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{request.method} response body is larger than max_response_bytes={cap} "
+        "(counted after decompression); reading stopped there",
+        limit=cap,
+        status=status,
+    )
+
+
+class _Stage:
+    __slots__ = ("name", "obj", "raw_fallback")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # deflate: try the zlib wrapper first; some servers send raw deflate (httpx allows it)
+        self.raw_fallback = name == "deflate"
+        wbits = zlib.MAX_WBITS if name == "deflate" else zlib.MAX_WBITS | 16  # | 16: gzip
+        self.obj = zlib.decompressobj(wbits)
+
+
+class BoundedDecoder:
+    """``Content-Encoding`` decoding (gzip, deflate) that never makes more than ``cap`` bytes.
+
+    For transports whose library inflates a whole network read at once (httpx: one 64 KiB
+    read of a gzip bomb is ~64 MiB out), each zlib call gets a ``max_length`` of what is left
+    under the cap, so memory stays bounded by the cap however the input expands.
+    """
+
+    def __init__(self, encoding: str | None, cap: int, request: Request, status: int) -> None:
+        self._cap = cap
+        self._request = request
+        self._status = status
+        self._size = 0
+        self._chunks: list[bytes] = []
+        self._stages: list[_Stage] = []
+        # Encodings are listed in the order they were applied: undo them in reverse.
+        for name in reversed([e.strip().lower() for e in (encoding or "").split(",")]):
+            if name in ("gzip", "x-gzip", "deflate"):
+                self._stages.append(_Stage(name))
+            elif name not in ("", "identity"):
+                raise ResponseDecodeError(
+                    f"response has an unsupported Content-Encoding {name[:40]!r}",
+                    status=status,
+                )
+
+    def feed(self, data: bytes) -> None:
+        for stage in self._stages:
+            data = self._inflate(stage, data)
+            if not data:
+                return
+        self._size += len(data)
+        if self._size > self._cap:
+            raise too_large(self._request, self._cap, self._status)
+        self._chunks.append(data)
+
+    def _inflate(self, stage: _Stage, data: bytes) -> bytes:
+        out: list[bytes] = []
+        made = 0
+        while data and not stage.obj.eof:  # bytes after the end of the stream are ignored
+            # One byte more than is left: enough to tell "too large" from "exactly full".
+            room = self._cap - self._size - made + 1
+            try:
+                piece = stage.obj.decompress(data, room)
+            except zlib.error as exc:
+                if stage.raw_fallback:
+                    stage.raw_fallback = False
+                    stage.obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise ResponseDecodeError(
+                    f"response body is not valid {stage.name} data ({str(exc)[:80]})",
+                    status=self._status,
+                ) from None
+            stage.raw_fallback = False
+            made += len(piece)
+            if self._size + made > self._cap:
+                raise too_large(self._request, self._cap, self._status)
+            out.append(piece)
+            data = stage.obj.unconsumed_tail
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """The decoded body. A compressed stream cut short is left for the JSON decoder to
+        refuse, as the libraries do."""
+        return b"".join(self._chunks)
+
 
 async def _as_coroutine(awaitable: Awaitable[Response]) -> Response:
     return await awaitable
@@ -79,6 +243,7 @@ class MockTransport:
         self._handler = handler
 
     async def send(self, request: Request) -> Response:
+        check_headers(request.headers)
         result = self._handler(request)
         if inspect.isawaitable(result):
             try:
@@ -91,6 +256,9 @@ class MockTransport:
             raise TypeError(
                 f"MockTransport handler must return a Response, got {type(result).__name__}"
             )
+        cap = response_cap(request)
+        if len(result.body) > cap:
+            raise too_large(request, cap, result.status)
         return result
 
     async def aclose(self) -> None:

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from .._config import DEFAULT_RATE_LIMITS, RateLimit
 from .._errors import APIConnectionError, APITimeoutError
-from .._transport import Request, Response
+from .._transport import Request, Response, response_cap, too_large
 
 __all__ = ["FakeKey", "FakeYativo", "Faults", "JournalEntry"]
 
@@ -726,6 +726,9 @@ class FakeTransport:
             raise APITimeoutError(f"{request.method} {path} timed out") from None
         if slow > 0:
             await asyncio.sleep(slow)
+        cap = response_cap(request)
+        if len(raw) > cap:  # as a real transport would stop reading there
+            raise too_large(request, cap, status)
         return Response(
             status=status, headers={k.lower(): v for k, v in headers.items()}, body=raw
         )

@@ -1,0 +1,231 @@
+"""Issue 10, defects 5 and 6: success that wasn't, and replays that lie.
+
+Defect 5: ``revoke`` and ``update_permissions`` reported success for a redirect to another
+host, a 304, and a 200 whose body is doc 000's failure envelope (``{"success": false, ...}``)
+or ``{"status": "error"}``. Each is now an `APIStatusError` with the status and the
+server's message; the redirect is not followed (the bearer token and the 2FA code go
+nowhere else) and not retried.
+
+Defect 6: a revoke whose response was lost is replayed; a 404 or 409 on that replay means
+the first attempt did it, so the call succeeds (a 409 on a first attempt is still a
+`ConflictError`). ``update_permissions`` sets the whole set, so its replay is safe: the
+same body is sent again and the replay's answer is the call's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+import yativo_async as y
+
+from .conftest import TOKEN, assert_no_secret, bounded, client_for
+from .servers import RawRequest, RawServer, response_bytes
+
+KEY = "key_01abc123"
+
+Op = Callable[[y.YativoClient], Awaitable[None]]
+
+
+async def _revoke(client: y.YativoClient) -> None:
+    await client.api_keys.revoke(KEY)
+
+
+async def _update(client: y.YativoClient) -> None:
+    await client.api_keys.update_permissions(KEY, ["read", "transactions"])
+
+
+OPS = pytest.mark.parametrize("op", [_revoke, _update], ids=["revoke", "update_permissions"])
+
+
+def _answer(status: int, body: Any = b"", headers: dict[str, str] | None = None
+            ) -> Callable[[RawRequest, asyncio.StreamWriter], Awaitable[None]]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    given = {"Content-Type": "application/json", **(headers or {})}
+
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(response_bytes(status, raw, given))
+
+    return scenario
+
+
+@OPS
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_to_another_host_is_an_error_and_not_followed(
+    op: Op, status: int, kind: str
+) -> None:
+    async with RawServer(_answer(200, {"success": True})) as other:
+        target = other.base_url + f"/apikey/{KEY}/revoke"
+        async with RawServer(_answer(status, b"", {"Location": target})) as server, \
+                client_for(server.base_url, kind) as client:
+            with pytest.raises(y.APIStatusError) as info:
+                await bounded(op(client))
+    assert info.value.status == status
+    assert "redirect" in str(info.value)
+    assert other.requests == []  # the token and the 2FA code went nowhere else
+    assert len(server.requests) == 1  # a redirect is not retried
+    assert_no_secret(info.value)
+
+
+@OPS
+async def test_a_304_is_an_error(op: Op) -> None:
+    async with RawServer(_answer(304)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.APIStatusError) as info:
+            await bounded(op(client))
+    assert info.value.status == 304
+    assert len(server.requests) == 1
+
+
+@OPS
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"success": False, "message": "Key is locked by a pending rotation"},
+        {"status": "error", "message": "Key is locked by a pending rotation"},
+        {"success": False, "error": "Key is locked by a pending rotation", "data": None},
+        {"status": "FAILED", "detail": "Key is locked by a pending rotation"},
+    ],
+    ids=["success-false", "status-error", "success-false-error-field", "status-failed-detail"],
+)
+async def test_a_200_that_reports_failure_is_an_error_with_the_servers_message(
+    op: Op, body: dict[str, Any], kind: str
+) -> None:
+    async with RawServer(_answer(200, body)) as server, \
+            client_for(server.base_url, kind) as client:
+        with pytest.raises(y.APIStatusError) as info:
+            await bounded(op(client))
+    assert info.value.status == 200
+    assert "Key is locked by a pending rotation" in str(info.value)
+    assert len(server.requests) == 1
+
+
+@OPS
+@pytest.mark.parametrize("body", [{"success": True, "message": "API key revoked"}, {}, b""],
+                         ids=["envelope", "empty-object", "no-body"])
+async def test_a_real_success_is_still_a_success(op: Op, body: Any) -> None:
+    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+        assert await bounded(op(client)) is None
+    assert len(server.requests) == 1
+
+
+@OPS
+async def test_a_server_echoing_the_token_in_a_failure_envelope_shows_no_secret(op: Op) -> None:
+    body = {"success": False, "message": f"token {TOKEN} is not allowed"}
+    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.APIStatusError) as info:
+            await bounded(op(client))
+    assert_no_secret(info.value)
+
+
+# -- replays -----------------------------------------------------------------------------
+
+def _lost_then(status: int, body: Any) -> Callable[[RawRequest, asyncio.StreamWriter],
+                                                      Awaitable[bool]]:
+    """The first request is processed and its response lost (the connection drops without
+    an answer); every later one gets ``status``/``body``."""
+    seen: list[RawRequest] = []
+    raw = json.dumps(body).encode()
+
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        seen.append(request)
+        if len(seen) == 1:
+            return False  # close without a byte: the client cannot know it was done
+        writer.write(response_bytes(status, raw, {"Content-Type": "application/json"}))
+        return False
+
+    return scenario
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (409, {"success": False, "message": "API key already revoked"}),
+        (404, {"success": False, "message": "API key not found"}),
+        (200, {"success": True, "message": "API key revoked"}),
+    ],
+    ids=["409-already-revoked", "404-gone", "200"],
+)
+async def test_a_revoke_replayed_after_a_lost_response_succeeds(
+    status: int, body: dict[str, Any], kind: str
+) -> None:
+    async with RawServer(_lost_then(status, body)) as server, \
+            client_for(server.base_url, kind) as client:
+        assert await bounded(client.api_keys.revoke(KEY)) is None
+    assert [r.method for r in server.requests] == ["POST", "POST"]
+    assert all(r.path == f"/api/apikey/{KEY}/revoke" for r in server.requests)
+    assert all("x-2fa-token" in r.headers for r in server.requests)
+
+
+async def test_a_409_on_a_first_revoke_is_still_a_conflict() -> None:
+    # No attempt was lost: the server's "already revoked" is the caller's to know.
+    body = {"success": False, "message": "API key already revoked"}
+    async with RawServer(_answer(409, body)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.ConflictError, match="already revoked"):
+            await bounded(client.api_keys.revoke(KEY))
+    assert len(server.requests) == 1
+
+
+async def test_a_failure_envelope_on_a_revoke_replay_is_still_an_error() -> None:
+    # The replay's 200 says it failed: the revoke did not happen and must not look done.
+    async with RawServer(_lost_then(200, {"success": False, "message": "revocation failed"})
+                         ) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.APIStatusError, match="revocation failed"):
+            await bounded(client.api_keys.revoke(KEY))
+    assert len(server.requests) == 2
+
+
+async def test_update_permissions_replayed_after_a_lost_response_sends_the_same_set() -> None:
+    async with RawServer(_lost_then(200, {"success": True})) as server, \
+            client_for(server.base_url) as client:
+        assert await bounded(client.api_keys.update_permissions(KEY, ["read"])) is None
+    assert [r.method for r in server.requests] == ["PUT", "PUT"]
+    bodies = [json.loads(r.body) for r in server.requests]
+    assert bodies[0] == bodies[1] == {"permissions": ["read"]}
+
+
+async def test_update_permissions_replay_answer_is_the_calls_answer() -> None:
+    # Unlike revoke, a 404 on the replay is not taken as done: setting permissions on a
+    # key that is gone did not happen.
+    async with RawServer(_lost_then(404, {"success": False, "message": "API key not found"})
+                         ) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.NotFoundError):
+            await bounded(client.api_keys.update_permissions(KEY, ["read"]))
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("op", ["create", "generate"])
+async def test_a_create_whose_response_was_lost_is_not_sent_twice(op: str, kind: str) -> None:
+    # The server made the key and the answer was lost: a second POST would make a second
+    # key. The call says the outcome is unknown and names the key to look for.
+    created = {"id": "key_new", "name": "Payments prod", "api_key": "yvk_live_n",
+               "api_secret": "yvs_live_n", "permissions": ["read"]}
+    async with RawServer(_lost_then(200, created)) as server, \
+            client_for(server.base_url, kind) as client:
+        make = client.api_keys.create if op == "create" else client.api_keys.generate
+        perms = ["read"] if op == "create" else ["transactions:read"]
+        with pytest.raises(y.OutcomeUnknownError) as info:
+            await bounded(make(name="Payments prod", permissions=perms))
+    assert len(server.requests) == 1
+    assert "Payments prod" in str(info.value)
+    assert_no_secret(info.value)
+
+
+#: found by test_property: a 2xx body that does not decode is kept on the
+#: `ResponseDecodeError` (``.body``) unmasked; the call's token echoed in it shows. The
+#: decoding lives in ``_resources.py``/``_converter.py`` (not this suite author's files):
+#: handed to their owners, like the other error paths' ``secrets=`` masking.
+DECODE_ECHO = pytest.mark.xfail(reason="2xx decode errors do not mask the call's own token",
+                                strict=False)
+
+
+@DECODE_ECHO
+async def test_a_2xx_that_does_not_decode_shows_no_echoed_token() -> None:
+    body = {"keys": "not a list", "note": f"you sent {TOKEN}"}
+    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.ResponseDecodeError) as info:
+            await bounded(client.api_keys.list())
+    assert_no_secret(info.value)
