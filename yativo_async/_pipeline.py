@@ -171,12 +171,15 @@ class Outcome:
     attempts: int
     #: seconds from the call's start to its end, waits included
     elapsed: float
+    #: what the last attempt sent that must not come back in an error (rule 3): its token,
+    #: 2FA code and the call's own secrets; masked in a decode error of the body
+    secrets: tuple[str, ...] = ()
 
 
 class _Sent:
     """The result of steps 1-6 of one attempt."""
 
-    __slots__ = ("response", "retry_after", "sent_at", "token")
+    __slots__ = ("code", "response", "retry_after", "sent_at", "token")
 
     def __init__(
         self,
@@ -189,6 +192,8 @@ class _Sent:
         self.token = token
         self.sent_at = sent_at
         self.retry_after = retry_after
+        #: the 2FA code the attempt sent (set by `Pipeline._attempt`)
+        self.code: str | None = None
 
 
 class Pipeline:
@@ -306,7 +311,8 @@ class Pipeline:
         elapsed = loop.time() - started
         if scope is not None:
             scope.end(elapsed, None)
-        return Outcome(sent.response, sent.sent_at, attempts, elapsed)
+        return Outcome(sent.response, sent.sent_at, attempts, elapsed,
+                       self._secrets(call, sent.token, sent.code))
 
     async def _attempt(
         self, call: Call, options: Options, number: int, maybe_done: bool,
@@ -323,6 +329,7 @@ class Pipeline:
             self.tokens.invalidate(sent.token)
             self.stats.auth_replays += 1
             sent = await self._send(call, options, number, code, scope)
+        sent.code = code
         response = sent.response  # 8.
         status = response.status
         if not is_success(status):

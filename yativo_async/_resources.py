@@ -106,13 +106,16 @@ async def _send_exchange(
     outcome = await client._pipeline.run(call, options)
 
     def parse(raw: APIResponse[AccessToken]) -> AccessToken:
+        failure = None
         try:
             access = decode(raw.content, AccessToken, status=raw.status)
         except ResponseDecodeError as exc:
-            raise ResponseDecodeError(
+            failure = ResponseDecodeError(
                 mask_secrets(exc.message, call.secrets), status=exc.status,
                 body=None if exc.body is None else mask_secrets(exc.body, call.secrets),
-            ) from None
+            )
+        if failure is not None:
+            raise failure  # outside the handler: the unmasked original is not its __context__
         token = access.access_token.get_secret_value()
         if not token or not header_safe(token):
             # A token with CR/LF/NUL would be cached and then break every call at send time.

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 from ._errors import ResponseDecodeError
 from ._pipeline import Outcome
-from ._sansio import request_id_from
+from ._sansio import mask_secrets, request_id_from
 
 __all__ = ["APIResponse"]
 
@@ -32,7 +32,7 @@ class APIResponse(Generic[T]):
     give the same object) and raises `ResponseDecodeError` when it does not fit.
     """
 
-    __slots__ = ("_parsed", "_parser", "attempts", "content", "elapsed", "headers",
+    __slots__ = ("_parsed", "_parser", "_secrets", "attempts", "content", "elapsed", "headers",
                  "request_id", "status")
 
     def __init__(self, outcome: Outcome, parser: Callable[[APIResponse[T]], T]) -> None:
@@ -44,15 +44,21 @@ class APIResponse(Generic[T]):
         self.elapsed: float = outcome.elapsed
         self.attempts: int = outcome.attempts
         self._parser = parser
+        self._secrets = outcome.secrets
         self._parsed: object = _UNPARSED
 
     def parse(self) -> T:
         """The model (or ``None`` for an operation that returns nothing)."""
         if self._parsed is _UNPARSED:
+            failure: ResponseDecodeError | None = None
             try:
                 self._parsed = self._parser(self)
             except ResponseDecodeError as exc:
-                raise exc.with_request_id(self.request_id) from None
+                failure = _masked(exc, self._secrets).with_request_id(self.request_id)
+            if failure is not None:
+                # Raised outside the handler: the unmasked original is not kept as the
+                # new error's __context__.
+                raise failure
         return self._parsed  # type: ignore[return-value]
 
     def __repr__(self) -> str:
@@ -60,3 +66,17 @@ class APIResponse(Generic[T]):
             f"APIResponse(status={self.status}, request_id={self.request_id!r}, "
             f"attempts={self.attempts}, elapsed={self.elapsed:.3f})"
         )
+
+
+def _masked(exc: ResponseDecodeError, secrets: tuple[str, ...]) -> ResponseDecodeError:
+    """``exc`` without the values the call sent (a server may echo its token or code in a
+    body that then fails to decode)."""
+    message = mask_secrets(exc.message, secrets)
+    body = None if exc.body is None else mask_secrets(exc.body, secrets)
+    if message == exc.message and body == exc.body:
+        return exc
+    new = exc._clone()
+    assert isinstance(new, ResponseDecodeError)
+    new.message, new.body = message, body
+    new.args = (message,)
+    return new

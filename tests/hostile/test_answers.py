@@ -214,15 +214,8 @@ async def test_a_create_whose_response_was_lost_is_not_sent_twice(op: str, kind:
     assert_no_secret(info.value)
 
 
-#: found by test_property: a 2xx body that does not decode is kept on the
-#: `ResponseDecodeError` (``.body``) unmasked; the call's token echoed in it shows. The
-#: decoding lives in ``_resources.py``/``_converter.py`` (not this suite author's files):
-#: handed to their owners, like the other error paths' ``secrets=`` masking.
-DECODE_ECHO = pytest.mark.xfail(reason="2xx decode errors do not mask the call's own token",
-                                strict=False)
 
 
-@DECODE_ECHO
 async def test_a_2xx_that_does_not_decode_shows_no_echoed_token() -> None:
     body = {"keys": "not a list", "note": f"you sent {TOKEN}"}
     async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
