@@ -596,3 +596,29 @@ def test_ratelimit_field_drafts(headers: dict[str, str], limit: int | None,
 def test_mask_secrets_ignores_empty_values() -> None:
     assert wire.mask_secrets("abc", ("",)) == "abc"
     assert wire.mask_secrets("a tok b tok", ("tok", "")) == "a *** b ***"
+
+
+def test_error_texts_and_reprs() -> None:
+    exc = y.NotFoundError("no such key", status=404, request_id="req-1")
+    assert str(exc) == "HTTP 404: no such key (request id req-1)"
+    assert repr(exc) == "NotFoundError(status=404, request_id='req-1', message='no such key')"
+    assert str(y.NotFoundError("x", status=404)) == "HTTP 404: x"
+    server = y.RateLimitError("slow down", retry_after=3.0)
+    assert str(server) == "HTTP 429: slow down"
+    assert repr(server).startswith("RateLimitError(status=429")
+    own = y.RateLimitError("no budget within max_wait", retry_after=3.0, from_client=True)
+    assert str(own) == "no budget within max_wait"
+    assert repr(own) == ("RateLimitError(client_side=True, retry_after=3.0, "
+                         "message='no budget within max_wait')")
+    bad = y.ResponseDecodeError("not a key", status=200, request_id="r")
+    assert str(bad) == "not a key (request id r)"
+    assert repr(bad) == "ResponseDecodeError(status=200, request_id='r', message='not a key')"
+    assert str(y.ResponseDecodeError("not a key")) == "not a key"
+
+
+def test_a_decode_error_takes_a_request_id_once() -> None:
+    bare = y.ResponseDecodeError("x", status=200)
+    assert bare.with_request_id(None) is bare
+    tagged = bare.with_request_id("r1")
+    assert tagged is not bare and tagged.request_id == "r1" and bare.request_id is None
+    assert tagged.with_request_id("r2") is tagged  # the first id stays
