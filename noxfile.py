@@ -74,4 +74,6 @@ def lint(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The documentation site, every warning an error (broken links, missing docstrings)."""
     _install_dev(session, "docs")
-    session.run("python", "-m", "mkdocs", "build", "--strict", "--site-dir", "site")
+    # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on every build
+    session.run("python", "-m", "mkdocs", "build", "--strict", "--site-dir", "site",
+                env={"NO_MKDOCS_2_WARNING": "1"})
