@@ -112,7 +112,7 @@ async def test_connection_refused_is_not_sent(make) -> None:  # type: ignore[no-
 async def test_timeout_maps_to_api_timeout(make) -> None:  # type: ignore[no-untyped-def]
     transport = make()
     async with FakeYativo() as fake:
-        fake.set_faults(latency=2.0)
+        fake.set_faults(latency=3600.0)  # never answers: no race with the 0.2 s timeout
         async with y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
                                   transport=transport, timeout=0.2,
                                   retry=y.RetryPolicy.none()) as client:

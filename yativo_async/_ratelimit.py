@@ -107,10 +107,10 @@ class _Window:
         """
         self.purge(now)
         releases = self.releases
+        # Negative when the server lowered the limit below the slots in use: then the first
+        # -free frees only bring the count back to the limit, and index - free skips them.
         free = self.limit - len(releases) - self.in_flight
-        k = ahead + max(0, -free)  # a limit lowered below the slots in use
-        free = max(0, free)
-        rounds, index = divmod(k, self.limit)
+        rounds, index = divmod(ahead, self.limit)
         if index < free:
             first = now
         elif index - free < len(releases):

@@ -1,7 +1,7 @@
 """The I/O seam: one async method over plain values.
 
 Rule: a transport only moves bytes. Auth, rate limits, retries and decoding all live above
-it (``_client.py``), so every transport gets them. A transport raises only
+it (``_pipeline.py``), so every transport gets them. A transport raises only
 `APIConnectionError`/`APITimeoutError` (translated from its library's errors, once, with
 ``raise ... from exc``); an HTTP error status is a normal `Response`.
 """

@@ -1,4 +1,4 @@
-"""The ``yativo`` command (extra ``cli``: click and rich)."""
+"""The ``yativo`` command (extra ``cli``: click and rich). Exit codes: see ``_app.py``."""
 
 from __future__ import annotations
 
@@ -18,4 +18,5 @@ def main() -> None:
         raise SystemExit(2) from None
     from ._app import cli
 
-    cli()
+    # prog_name: the same usage line under `python -m yativo_async.cli` as under `yativo`.
+    cli(prog_name="yativo")

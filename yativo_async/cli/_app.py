@@ -1,103 +1,269 @@
 """``yativo``: operators manage keys from a terminal; ``yativo demo`` shows the SDK at work.
 
-Exit codes: 0 ok, 1 unexpected, 2 usage, 3 API error, 4 authentication/permission,
-5 rate limited, 6 connection/timeout, 7 outcome unknown.
+Rules of this module:
+
+1. A new key's secret is never lost: where it goes is decided before anything is sent, and
+   with nowhere to go the command refuses up front (``_secret_out.py``).
+2. Secrets (the API secret, tokens, 2FA codes) are never printed unless asked, and never in
+   an error: values the command was given are masked in every message.
+3. An error is one line on stderr (``error: Kind: message``, or one JSON object with
+   ``--json``), whatever its length, so logs and ``grep`` see it whole. On a terminal, a
+   click usage error keeps click's usage block.
+4. The ``YATIVO_*`` environment variables are the safe way to pass credentials (flags show
+   in ``ps`` and land in shell history); ``--api-secret -`` and ``--access-token -`` read
+   the value from stdin, with a hidden prompt when stdin is a terminal.
+5. The client is used only through the package's public API.
+6. Ctrl-C anywhere (a request in flight, a prompt, stdin being read) exits 130 with one line
+   and no traceback; a request it may have cut short says what to check.
+7. On a pipe, output is whole: tables are as wide as their content (a row stays a line).
+
+Exit codes (``EXIT_CODES``, also in ``yativo --help``):
+
+- 0: ok
+- 1: unexpected error (--debug shows the traceback), or stdout closed early
+- 2: usage: bad arguments, no credentials, or nowhere to show a new secret; nothing sent
+- 3: API error: the server refused, or answered with a body not as documented
+- 4: authentication or permission (a wrong 2FA code included)
+- 5: rate limited
+- 6: connection error or timeout
+- 7: outcome unknown: a create, generate or rotate may or may not have happened
+- 8: not confirmed: keys revoke answered no (or stdin ended); nothing sent
+- 130: interrupted (Ctrl-C, also at a prompt; how fake-server stops)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from .. import _errors as errors
-from .._client import YativoClient
-from .._config import DEFAULT_RATE_LIMITS
-from .._converter import to_jsonable
-from .._models import ApiKey, CreatedApiKey, RotatedApiKey
-from .._sansio import redact_text
+from .. import (
+    COARSE_PERMISSIONS,
+    DEFAULT_RATE_LIMITS,
+    SCOPED_PERMISSIONS,
+    APIConnectionError,
+    ApiKey,
+    APIStatusError,
+    AuthenticationError,
+    CreatedApiKey,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    RotatedApiKey,
+    TokenUnavailableError,
+    YativoClient,
+    __version__,
+    to_jsonable,
+)
+from ._secret_out import NoPlaceForSecret, SecretFile, SecretFileError, SecretPlan, plan
 
 T = TypeVar("T")
 
-EXIT_UNEXPECTED, EXIT_USAGE, EXIT_API, EXIT_AUTH, EXIT_RATE, EXIT_CONN, EXIT_UNKNOWN = (
-    1, 2, 3, 4, 5, 6, 7,
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_API, EXIT_AUTH, EXIT_RATE, EXIT_CONN = range(7)
+EXIT_UNKNOWN, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED = 7, 8, 130
+
+EXIT_CODES: Final = (
+    (EXIT_OK, "ok"),
+    (EXIT_UNEXPECTED, "unexpected error (--debug shows the traceback), or stdout closed early"),
+    (EXIT_USAGE, "usage: bad arguments, no credentials, or nowhere to show a new secret; "
+                 "nothing sent"),
+    (EXIT_API, "API error: the server refused, or answered with a body not as documented"),
+    (EXIT_AUTH, "authentication or permission (a wrong 2FA code included)"),
+    (EXIT_RATE, "rate limited"),
+    (EXIT_CONN, "connection error or timeout"),
+    (EXIT_UNKNOWN, "outcome unknown: a create, generate or rotate may or may not have happened"),
+    (EXIT_NOT_CONFIRMED, "not confirmed: keys revoke answered no (or stdin ended); nothing sent"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, also at a prompt; how fake-server stops)"),
+)
+
+# ``"error"`` of a JSON error that is not an exception of the client.
+_JSON_KINDS: Final = {EXIT_NOT_CONFIRMED: "not_confirmed", EXIT_INTERRUPTED: "interrupted"}
+
+# The first matching row gives the exit code of an error raised by the client.
+_ERROR_EXITS: Final[Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], int]]] = (
+    (OutcomeUnknownError, EXIT_UNKNOWN),
+    (RateLimitError, EXIT_RATE),
+    ((AuthenticationError, PermissionDeniedError, TokenUnavailableError), EXIT_AUTH),
+    (APIConnectionError, EXIT_CONN),
+    ((APIStatusError, ResponseDecodeError), EXIT_API),
+    ((ValueError, TypeError), EXIT_USAGE),  # the client checks arguments before sending
+)
+
+_EPILOG = "\n".join(
+    [
+        "\b",
+        "Credentials: the environment is the safe way. Flags show in ps and in shell history;",
+        "--api-secret - and --access-token - read the value from stdin instead.",
+        "  YATIVO_API_KEY, YATIVO_API_SECRET   a key pair (tokens exchanged for you)",
+        "  YATIVO_ACCESS_TOKEN                 or a user's bearer token",
+        "  YATIVO_TOTP_SECRET                  2FA codes made for you (else --2fa or a prompt)",
+        "  YATIVO_BASE_URL                     the API root",
+        "",
+        "\b",
+        "Exit codes:",
+        *(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES),
+    ]
 )
 
 
-class Ctx:
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.json: bool = options["json_output"]
-        self.debug: bool = options["debug"]
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False)
+_PIPE_WIDTH: Final = 100_000
+_MASK_MIN: Final = 6
 
-    def client(self, *, needs_2fa: bool = False) -> YativoClient:
-        o = self.options
-        kwargs: dict[str, Any] = {}
-        if o["base_url"]:
-            kwargs["base_url"] = o["base_url"]
-        if o["api_key"] or o["api_secret"]:
-            kwargs["api_key"], kwargs["api_secret"] = o["api_key"], o["api_secret"]
-        elif o["access_token"]:
-            kwargs["access_token"] = o["access_token"]
-        code = o["two_factor_code"]
-        if code:
-            kwargs["two_factor"] = lambda: code
-        elif not os.environ.get("YATIVO_TOTP_SECRET") and needs_2fa and _interactive():
-            kwargs["two_factor"] = lambda: click.prompt("2FA code", hide_input=True)
-        return YativoClient.from_env(**kwargs)
+
+def _interactive() -> bool:
+    """A person is at the terminal (so a code or a secret may be asked for)."""
+    return sys.stdin.isatty()
+
+
+def _stdout_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def _stderr_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Ctx:
+    """Options of the ``yativo`` group, and the things every command does with them."""
+
+    def __init__(self, *, base_url: str | None, api_key: str | None, api_secret: str | None,
+                 access_token: str | None, json_output: bool, debug: bool) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.access_token = access_token
+        self.json = json_output
+        self.debug = debug
+        # On a pipe (| grep, | tee log) a table is as wide as its content: rich would
+        # otherwise wrap and cut cells at 80 columns, and a row would no longer be a line.
+        self.out = Console(highlight=False, soft_wrap=True,
+                           width=None if _stdout_tty() else _PIPE_WIDTH)
+        self._given_secrets: list[str] = []  # masked in every message (rule 2)
+
+    # -- inputs, all resolved before anything is sent ------------------------------------
+
+    def _remember(self, value: str) -> str:
+        # A 2FA code has 6 digits; a shorter value is no secret worth the damage of
+        # masking it (a token "x" would turn every "x" of a message into "***").
+        if len(value) >= _MASK_MIN:
+            self._given_secrets.append(value)
+        return value
+
+    def client_settings(self) -> dict[str, Any]:
+        """Keyword arguments for ``YativoClient.from_env`` (rule 4)."""
+        if self.api_secret == "-" and self.access_token == "-":
+            self.fail("only one of --api-secret and --access-token can read stdin", EXIT_USAGE)
+        settings: dict[str, Any] = {}
+        if self.base_url:
+            settings["base_url"] = self.base_url
+        secret = self.api_secret
+        if secret == "-" or (self.api_key and not secret and _interactive()):
+            secret = _read_secret("API secret")
+        if self.api_key or secret:
+            settings["api_key"] = self.api_key
+            settings["api_secret"] = self._remember(secret or "")
+        elif self.access_token:
+            token = self.access_token
+            if token == "-":
+                token = _read_secret("access token")
+            settings["access_token"] = self._remember(token)
+        if not any(settings.get(k) for k in ("api_key", "api_secret", "access_token")):
+            self.fail("no credentials: set YATIVO_ACCESS_TOKEN, or YATIVO_API_KEY and "
+                      "YATIVO_API_SECRET (see yativo --help)", EXIT_USAGE)
+        return settings
+
+    def two_factor_code(self, given: str | None, command: str, *, required: bool) -> str | None:
+        """The code to send: ``--2fa``, else None where the client makes one from
+        ``YATIVO_TOTP_SECRET``, else a hidden prompt on a terminal, else refuse."""
+        if given:
+            return self._remember(given)
+        if not required or os.environ.get("YATIVO_TOTP_SECRET"):
+            return None
+        if _interactive():
+            return self._remember(str(click.prompt("2FA code", hide_input=True, err=True)))
+        self.fail(f"{command} needs a 2FA code: --2fa CODE, or YATIVO_TOTP_SECRET, or run it "
+                  "at a terminal to be asked; nothing was sent", EXIT_USAGE)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def call(self, operation: Callable[[YativoClient], Awaitable[T]], *,
+             interrupted: str | None = None) -> T:
+        """Run one operation with a client built from the options; map errors to exit codes."""
+        settings = self.client_settings()
+
+        async def go() -> T:
+            async with YativoClient.from_env(**settings) as client:
+                return await operation(client)
+
+        return self.run(go, interrupted=interrupted)
+
+    def run(self, make: Callable[[], Awaitable[T]], *, interrupted: str | None = None) -> T:
+        try:
+            return asyncio.run(_awaitable(make))
+        except KeyboardInterrupt:
+            self.fail("interrupted" + (f": {interrupted}" if interrupted else ""),
+                      EXIT_INTERRUPTED)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # stdout closed (| head): click's handler exits quietly
+            self.fail_with(exc)
+        except Exception as exc:
+            self.fail_with(exc)
+
+    def fail_with(self, exc: BaseException) -> NoReturn:
+        code = next((code for kinds, code in _ERROR_EXITS if isinstance(exc, kinds)),
+                    EXIT_UNEXPECTED)
+        if self.debug:
+            click.echo(self._mask(traceback.format_exc()), err=True, nl=False)
+        self.fail(str(exc), code, kind=exc.__class__.__name__)
+
+    def fail(self, message: str, code: int, *, kind: str | None = None) -> NoReturn:
+        """Rule 3: one line on stderr, then exit with ``code``."""
+        text = _one_line(self._mask(message))
+        if self.json:
+            click.echo(json.dumps({"error": kind or _JSON_KINDS.get(code, "usage"),
+                                   "message": text, "exit_code": code}), err=True)
+        else:
+            click.echo(f"error: {kind}: {text}" if kind else f"error: {text}", err=True)
+        raise SystemExit(code)
+
+    def _mask(self, text: str) -> str:
+        for value in self._given_secrets:
+            text = text.replace(value, "***")
+        return text
+
+    # -- output ----------------------------------------------------------------------------
 
     def emit(self, data: Any) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
 
-    def run(self, make: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return asyncio.run(_awaitable(make))
-        except errors.OutcomeUnknownError as exc:
-            self._fail(exc, EXIT_UNKNOWN)
-        except errors.RateLimitError as exc:
-            self._fail(exc, EXIT_RATE)
-        except (errors.AuthenticationError, errors.PermissionDeniedError,
-                errors.TokenUnavailableError) as exc:
-            self._fail(exc, EXIT_AUTH)
-        except errors.APIConnectionError as exc:
-            self._fail(exc, EXIT_CONN)
-        except (errors.APIStatusError, errors.ResponseDecodeError) as exc:
-            self._fail(exc, EXIT_API)
-        except (ValueError, TypeError) as exc:
-            self._fail(exc, EXIT_USAGE)
-        except KeyboardInterrupt:
-            raise SystemExit(130) from None
-        except Exception as exc:
-            self._fail(exc, EXIT_UNEXPECTED)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fail(self, exc: BaseException, code: int) -> None:
-        if self.debug:
-            self.err.print(traceback.format_exc(), markup=False)
-        message = f"error: {exc.__class__.__name__}: {redact_text(str(exc))}"
-        if self.json:
-            click.echo(json.dumps({"error": exc.__class__.__name__,
-                                   "message": redact_text(str(exc)),
-                                   "exit_code": code}), err=True)
-        else:
-            self.err.print(message, markup=False)
-        raise SystemExit(code)
-
-
-def _interactive() -> bool:
-    """A person is at the terminal (so a 2FA code may be asked for)."""
-    return sys.stdin.isatty()
+def _read_secret(what: str) -> str:
+    """A value from stdin: a hidden prompt on a terminal, else the first line (so the
+    first line of ``pass show`` works, and the rest of stdin is left alone)."""
+    if _interactive():
+        value = str(click.prompt(what[:1].upper() + what[1:], hide_input=True, err=True))
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value.strip():
+        raise click.UsageError(f"no {what} on stdin")
+    return value
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
@@ -110,38 +276,117 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def _set_flag(name: str) -> Callable[[click.Context, click.Parameter, bool], None]:
     def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         if value:
-            setattr(ctx.ensure_object(Ctx), name, True)
+            setattr(ctx.find_object(Ctx), name, True)
 
     return callback
 
 
-def _set_code(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.ensure_object(Ctx).options["two_factor_code"] = value
-
-
 def common(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--json`` and ``--debug`` work after the subcommand too (``yativo demo --json``)."""
-    f = click.option("--2fa", "two_factor_flag", expose_value=False, callback=_set_code,
-                     help="2FA code (else YATIVO_TOTP_SECRET or a prompt).")(f)
     f = click.option("--json", "json_flag", is_flag=True, expose_value=False,
                      callback=_set_flag("json"), help="Machine-readable JSON output.")(f)
     return click.option("--debug", "debug_flag", is_flag=True, expose_value=False,
                         callback=_set_flag("debug"), help="Show tracebacks.")(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--base-url", envvar="YATIVO_BASE_URL", help="API root (default: production).")
-@click.option("--api-key", envvar="YATIVO_API_KEY", help="API key (server-to-server).")
-@click.option("--api-secret", envvar="YATIVO_API_SECRET", help="API secret.")
-@click.option("--access-token", envvar="YATIVO_ACCESS_TOKEN", help="A user's bearer token.")
-@click.option("--2fa", "two_factor_code", help="2FA code (else YATIVO_TOTP_SECRET or a prompt).")
+def two_factor_option(*, required: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--2fa``, only on the commands that send a 2FA code."""
+    help_text = ("2FA code (else YATIVO_TOTP_SECRET, or a hidden prompt on a terminal)."
+                 if required else "2FA code, sent if given (the server does not require one).")
+    return click.option("--2fa", "two_factor", metavar="CODE", help=help_text)
+
+
+def secret_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the new secret goes (``_secret_out.py``)."""
+    f = click.option(
+        "--secret-file", type=click.Path(dir_okay=False), metavar="PATH",
+        help="Write the secret to PATH, a new file (mode 0600; an existing file is never "
+             "overwritten). Checked before anything is sent.",
+    )(f)
+    return click.option(
+        "--show-secret", is_flag=True, envvar="YATIVO_SHOW_SECRET",
+        help="Print the secret on stdout even when it is not a terminal (a pipe, a log).",
+    )(f)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, seen directly or through click's ``Abort`` at a prompt (which hides it)."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, click.Abort) and isinstance(exc.__context__, KeyboardInterrupt))
+
+
+class YativoGroup(click.Group):
+    """Rule 3 for click's own errors too; rule 6 for Ctrl-C wherever it lands."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, click.Abort) as exc:
+            # Here, not in main(): click's main() would print a blank line first.
+            if not _interrupted(exc):
+                raise  # end of input at a prompt: main() reports it
+            c = ctx.find_object(Ctx)
+            if c is None:
+                click.echo("error: interrupted", err=True)
+                raise SystemExit(EXIT_INTERRUPTED) from None
+            c.fail("interrupted", EXIT_INTERRUPTED)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if _stderr_tty():
+                exc.show()
+            else:
+                where = ""
+                if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                    where = f" (see: {exc.ctx.command_path} --help)"
+                click.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+@click.group("yativo", cls=YativoGroup, epilog=_EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="yativo",
+                      message="%(prog)s %(version)s")
+@click.option("--base-url", envvar="YATIVO_BASE_URL", metavar="URL",
+              help="API root (default: production). Env: YATIVO_BASE_URL.")
+@click.option("--api-key", envvar="YATIVO_API_KEY", metavar="KEY",
+              help="API key (server-to-server). Env: YATIVO_API_KEY.")
+@click.option("--api-secret", envvar="YATIVO_API_SECRET", metavar="SECRET",
+              help="API secret; '-' reads it from stdin. Prefer YATIVO_API_SECRET: a flag "
+                   "shows in ps and in shell history.")
+@click.option("--access-token", envvar="YATIVO_ACCESS_TOKEN", metavar="TOKEN",
+              help="A user's bearer token; '-' reads it from stdin. Prefer "
+                   "YATIVO_ACCESS_TOKEN: a flag shows in ps and in shell history.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
-def cli(ctx: click.Context, /, **options: Any) -> None:
+def cli(ctx: click.Context, /, *, base_url: str | None, api_key: str | None,
+        api_secret: str | None, access_token: str | None, json_output: bool,
+        debug: bool) -> None:
     """Manage Yativo API keys, and see the SDK at work (yativo demo)."""
-    ctx.obj = Ctx(**options)
+    if (ctx.get_parameter_source("access_token") is ParameterSource.COMMANDLINE
+            and ParameterSource.COMMANDLINE not in (ctx.get_parameter_source("api_key"),
+                                                    ctx.get_parameter_source("api_secret"))):
+        # --access-token on the command line wins over a key pair in the environment
+        # (which would otherwise win, as in from_env(), and --access-token - never be read).
+        api_key = api_secret = None
+    ctx.obj = Ctx(base_url=base_url, api_key=api_key, api_secret=api_secret,
+                  access_token=access_token, json_output=json_output, debug=debug)
 
 
 @cli.group()
@@ -168,14 +413,11 @@ def _date(value: Any) -> str:
 @pass_ctx
 def keys_list(c: Ctx) -> None:
     """List every key (no secrets)."""
-
-    async def go() -> list[ApiKey]:
-        async with c.client() as client:
-            return await client.api_keys.list()
-
-    rows = c.run(go)
+    rows = c.call(lambda client: client.api_keys.list())
     if c.json:
         c.emit(to_jsonable(rows))
+    elif not rows:
+        click.echo("No keys.")
     else:
         c.out.print(_key_table(rows))
 
@@ -185,129 +427,218 @@ def keys_list(c: Ctx) -> None:
 @click.argument("key_id")
 @pass_ctx
 def keys_get(c: Ctx, key_id: str) -> None:
-    """Show one key."""
-
-    async def go() -> ApiKey:
-        async with c.client() as client:
-            return await client.api_keys.get(key_id)
-
-    key = c.run(go)
+    """Show one key (no secret)."""
+    key = c.call(lambda client: client.api_keys.get(key_id))
     if c.json:
         c.emit(to_jsonable(key))
     else:
         c.out.print(_key_table([key]))
 
 
-def _show_secret(c: Ctx, model: CreatedApiKey | RotatedApiKey, title: str) -> None:
-    if c.json:
-        c.emit(to_jsonable(model, reveal_secrets=True))
+# -- commands that make a secret ----------------------------------------------------------
+
+
+def _plan_secret(c: Ctx, show_secret: bool, secret_file: str | None) -> SecretPlan:
+    try:
+        return plan(json_output=c.json, show_secret=show_secret, secret_file=secret_file,
+                    stdout_tty=_stdout_tty(), stderr_tty=_stderr_tty())
+    except NoPlaceForSecret as exc:
+        c.fail(str(exc), EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def _reserved(c: Ctx, where: SecretPlan) -> Iterator[SecretFile | None]:
+    """The secret file, made before sending and removed again if no secret came."""
+    if where.file is None:
+        yield None
         return
-    data = to_jsonable(model)
+    sink = SecretFile(where.file)
+    try:
+        sink.create()
+    except SecretFileError as exc:
+        c.fail(str(exc), EXIT_USAGE)
+    try:
+        yield sink
+    finally:
+        sink.discard()  # a no-op once the secret is written
+
+
+def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
+             model: CreatedApiKey | RotatedApiKey, title: str) -> None:
+    """Show the result, and the secret exactly where planned (``_secret_out.py``)."""
+    secret = model.api_secret.get_secret_value()
+    lost: str | None = None
+    if sink is not None:
+        try:
+            sink.write(secret)
+        except OSError as exc:
+            lost = f"it could not be written to {sink.path} ({exc.strerror})"
+    try:
+        if c.json:
+            data = to_jsonable(model, reveal_secrets=where.stdout)
+            if sink is not None and lost is None:
+                data["secret_file"] = sink.path
+            c.emit(data)
+        else:
+            c.out.print(_result_table(model, title))
+            if sink is not None and lost is None:
+                click.echo(f"API secret written to {sink.path} (mode 0600).")
+            if where.stdout:
+                _secret_line(secret, err=False)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE or not where.stdout:
+            raise
+        _quiet_stdout()
+        lost = "stdout was closed before it was written"
+    if where.stderr:
+        _secret_line(secret, err=True)
+    if lost is not None:
+        if _stderr_tty():
+            click.echo(f"error: the new secret was not delivered: {lost}. Here it is:",
+                       err=True)
+            _secret_line(secret, err=True)
+        c.fail(f"key {model.id} exists but its new secret was not delivered: {lost}. "
+               f"Rotate it (yativo keys rotate {model.id} --secret-file PATH) or revoke it",
+               EXIT_UNEXPECTED)
+
+
+def _result_table(model: CreatedApiKey | RotatedApiKey, title: str) -> Table:
     table = Table(title=title, show_header=False)
     table.add_column("field")
     table.add_column("value")
-    for field, value in data.items():
-        if field == "api_secret":
-            continue
-        table.add_row(field, json.dumps(value) if not isinstance(value, str) else value)
-    c.out.print(table)
-    if sys.stdout.isatty() or os.environ.get("YATIVO_SHOW_SECRET") == "1":
-        c.out.print("[bold red]API SECRET (shown once, store it now):[/bold red] "
-                    + model.api_secret.get_secret_value(), soft_wrap=True)
-    else:
-        c.err.print("The API secret is not printed to a pipe; rerun with --json to capture it.")
+    for field, value in to_jsonable(model).items():
+        if field != "api_secret":  # the secret goes only where planned
+            table.add_row(field, value if isinstance(value, str) else json.dumps(value))
+    return table
+
+
+def _secret_line(secret: str, *, err: bool) -> None:
+    label = click.style("API secret (shown once, store it now):", fg="red", bold=True)
+    click.echo(f"{label} {secret}", err=err)
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at devnull so the exit flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+_MAY_HAVE_CREATED = ("the key may have been created; check yativo keys list before "
+                     "trying again")
 
 
 @keys.command("create")
 @common
-@click.option("--name", required=True)
-@click.option("--permission", "permissions", multiple=True,
-              help="read, write, transactions, webhooks (repeat).")
-@click.option("--expires-in-days", type=int)
+@click.option("--name", required=True, help="A name for the key.")
+@click.option("--permission", "permissions", multiple=True, metavar="PERMISSION",
+              help=f"{', '.join(sorted(COARSE_PERMISSIONS))} (repeat).")
+@click.option("--expires-in-days", type=int, metavar="DAYS")
+@two_factor_option(required=True)
+@secret_options
 @pass_ctx
-def keys_create(c: Ctx, name: str, permissions: tuple[str, ...],
-                expires_in_days: int | None) -> None:
-    """Create a key (doc 002; needs 2FA)."""
-
-    async def go() -> CreatedApiKey:
-        async with c.client(needs_2fa=True) as client:
-            return await client.api_keys.create(
-                name=name, permissions=list(permissions) or None, expires_in_days=expires_in_days
-            )
-
-    _show_secret(c, c.run(go), "New API key")
+def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days: int | None,
+                two_factor: str | None, show_secret: bool, secret_file: str | None) -> None:
+    """Create a key with coarse permissions (needs a 2FA code). Its secret is shown once:
+    see --json, --show-secret and --secret-file."""
+    where = _plan_secret(c, show_secret, secret_file)
+    with _reserved(c, where) as sink:
+        code = c.two_factor_code(two_factor, "keys create", required=True)
+        created = c.call(lambda client: client.api_keys.create(
+            name=name, permissions=list(permissions) or None,
+            expires_in_days=expires_in_days, two_factor_code=code,
+        ), interrupted=_MAY_HAVE_CREATED)
+        _deliver(c, where, sink, created, "New API key")
 
 
 @keys.command("generate")
 @common
-@click.option("--name", required=True)
-@click.option("--scope", "scopes", multiple=True, help="e.g. transactions:read (repeat).")
-@click.option("--expires-at", help="ISO 8601 timestamp.")
+@click.option("--name", required=True, help="A name for the key.")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
+              help=f"{', '.join(sorted(SCOPED_PERMISSIONS))} (repeat; default: all).")
+@click.option("--expires-at", metavar="WHEN", help="ISO 8601 timestamp.")
+@two_factor_option(required=False)
+@secret_options
 @pass_ctx
-def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | None) -> None:
-    """Generate a key (doc 000; scoped permissions)."""
-
-    async def go() -> CreatedApiKey:
-        async with c.client() as client:
-            return await client.api_keys.generate(
-                name=name, permissions=list(scopes) or None, expires_at=expires_at
-            )
-
-    _show_secret(c, c.run(go), "New API key")
+def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | None,
+                  two_factor: str | None, show_secret: bool, secret_file: str | None) -> None:
+    """Generate a key with scoped permissions; the answer carries its rate limits. Its
+    secret is shown once: see --json, --show-secret and --secret-file."""
+    where = _plan_secret(c, show_secret, secret_file)
+    with _reserved(c, where) as sink:
+        code = c.two_factor_code(two_factor, "keys generate", required=False)
+        created = c.call(lambda client: client.api_keys.generate(
+            name=name, permissions=list(scopes) or None, expires_at=expires_at,
+            two_factor_code=code,
+        ), interrupted=_MAY_HAVE_CREATED)
+        _deliver(c, where, sink, created, "New API key")
 
 
 @keys.command("rotate")
 @common
 @click.argument("key_id")
+@two_factor_option(required=True)
+@secret_options
 @pass_ctx
-def keys_rotate(c: Ctx, key_id: str) -> None:
-    """Rotate a key's secret (the old one stops working)."""
+def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
+                secret_file: str | None) -> None:
+    """Give a key a new secret; the old one stops working (needs a 2FA code). The new
+    secret is shown once: see --json, --show-secret and --secret-file."""
+    where = _plan_secret(c, show_secret, secret_file)
+    with _reserved(c, where) as sink:
+        code = c.two_factor_code(two_factor, "keys rotate", required=True)
+        rotated = c.call(
+            lambda client: client.api_keys.rotate(key_id, two_factor_code=code),
+            interrupted=f"{key_id} may have been rotated; if its old secret no longer works, "
+                        "rotate it again",
+        )
+        _deliver(c, where, sink, rotated, "Rotated API key")
 
-    async def go() -> RotatedApiKey:
-        async with c.client(needs_2fa=True) as client:
-            return await client.api_keys.rotate(key_id)
 
-    _show_secret(c, c.run(go), "Rotated API key")
-
-
-@keys.command("revoke")
+@keys.command("revoke", epilog="Exit code 8 when not confirmed, 130 on Ctrl-C at the question; "
+                                "nothing is sent in either case.")
 @common
 @click.argument("key_id")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@two_factor_option(required=True)
 @pass_ctx
-def keys_revoke(c: Ctx, key_id: str, yes: bool) -> None:
-    """Revoke a key, permanently."""
+def keys_revoke(c: Ctx, key_id: str, yes: bool, two_factor: str | None) -> None:
+    """Revoke a key, permanently (needs a 2FA code). Asks first, unless --yes."""
     if not yes:
-        click.confirm(f"Revoke {key_id} permanently?", abort=True, err=True)
-
-    async def go() -> None:
-        async with c.client(needs_2fa=True) as client:
-            await client.api_keys.revoke(key_id)
-
-    c.run(go)
+        try:
+            confirmed = click.confirm(f"Revoke {key_id} permanently?", err=True)
+        except click.Abort as exc:
+            if _interrupted(exc):  # Ctrl-C: 130 as everywhere (rule 6), not 8
+                c.fail(f"interrupted: {key_id} not revoked", EXIT_INTERRUPTED)
+            confirmed = False  # end of input: nobody said yes
+        if not confirmed:
+            c.fail(f"{key_id} not revoked: not confirmed (scripts pass --yes)",
+                   EXIT_NOT_CONFIRMED)
+    code = c.two_factor_code(two_factor, "keys revoke", required=True)
+    c.call(lambda client: client.api_keys.revoke(key_id, two_factor_code=code))
     if c.json:
         c.emit({"id": key_id, "revoked": True})
     else:
-        c.out.print(f"Revoked {key_id}.")
+        click.echo(f"Revoked {key_id}.")
 
 
 @keys.command("permissions")
 @common
 @click.argument("key_id")
 @click.argument("permissions", nargs=-1, required=True)
+@two_factor_option(required=True)
 @pass_ctx
-def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...]) -> None:
-    """Replace a key's permissions."""
-
-    async def go() -> None:
-        async with c.client(needs_2fa=True) as client:
-            await client.api_keys.update_permissions(key_id, list(permissions))
-
-    c.run(go)
+def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...],
+                     two_factor: str | None) -> None:
+    """Replace a key's permissions with PERMISSIONS (needs a 2FA code): read, write,
+    transactions, webhooks, or scopes such as transactions:read."""
+    code = c.two_factor_code(two_factor, "keys permissions", required=True)
+    c.call(lambda client: client.api_keys.update_permissions(
+        key_id, list(permissions), two_factor_code=code))
     if c.json:
         c.emit({"id": key_id, "permissions": list(permissions)})
     else:
-        c.out.print(f"{key_id}: permissions set to {', '.join(permissions)}.")
+        click.echo(f"{key_id}: permissions set to {', '.join(permissions)}.")
 
 
 @cli.command()
@@ -316,18 +647,13 @@ def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...]) -> None:
 @pass_ctx
 def token(c: Ctx, reveal: bool) -> None:
     """Exchange the API key and secret for a bearer token."""
-
-    async def go() -> Any:
-        async with c.client() as client:
-            return await client.auth.exchange_token()
-
-    access = c.run(go)
+    access = c.call(lambda client: client.auth.exchange_token())
     data = to_jsonable(access, reveal_secrets=reveal)
     if c.json:
         c.emit(data)
     else:
-        c.out.print(f"token_type={access.token_type} expires_in={access.expires_in}s "
-                    f"access_token={data['access_token']}")
+        click.echo(f"token_type={access.token_type} expires_in={access.expires_in}s "
+                   f"access_token={data['access_token']}")
 
 
 @cli.command("fake-server")
@@ -339,7 +665,7 @@ def token(c: Ctx, reveal: bool) -> None:
 @pass_ctx
 def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
                 no_limits: bool) -> None:
-    """Serve FakeYativo on 127.0.0.1 for local development."""
+    """Serve a fake Yativo API on 127.0.0.1 for local development (Ctrl-C stops it)."""
     from ..testing import FakeYativo
 
     async def serve() -> None:
@@ -350,19 +676,24 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
             if c.json:
                 click.echo(json.dumps(info))
             else:
-                c.out.print(f"FakeYativo serving on {fake.base_url}")
-                c.out.print(f"  export YATIVO_BASE_URL={fake.base_url}")
-                c.out.print(f"  export YATIVO_ACCESS_TOKEN={fake.access_token}")
-                c.out.print(f"  export YATIVO_TOTP_SECRET={fake.totp_secret}")
-                c.out.print("Ctrl-C stops it.")
-            sys.stdout.flush()
+                click.echo(f"FakeYativo serving on {fake.base_url}")
+                click.echo(f"  export YATIVO_BASE_URL={fake.base_url}")
+                click.echo(f"  export YATIVO_ACCESS_TOKEN={fake.access_token}")
+                click.echo(f"  export YATIVO_TOTP_SECRET={fake.totp_secret}")
+                click.echo("Ctrl-C stops it.")
             if stop_after is None:
                 await asyncio.Event().wait()
             else:
                 await asyncio.sleep(stop_after)
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(serve())
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)  # the way to stop it: no error line (rule 6)
+    except OSError as exc:  # the bind: in use, or a privileged port
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        c.fail(f"port {port} on 127.0.0.1 {why}; choose another --port (0 picks a free one)",
+               EXIT_USAGE)
 
 
 @cli.command()
@@ -374,11 +705,12 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
 @click.option("--seed", type=int, default=1)
 @pass_ctx
 def demo(c: Ctx, calls: int, concurrency: int, faults: bool, seed: int) -> None:
-    """Run a batch through one client against FakeYativo on a loopback port."""
+    """Run a batch through one client against a fake Yativo API on a loopback port."""
     from ._demo import render, run_demo
 
     stats = c.run(lambda: run_demo(calls=calls, concurrency=concurrency, faults=faults,
-                                   seed=seed, progress=not c.json, console=c.out))
+                                   seed=seed, progress=not c.json and _stdout_tty(),
+                                   console=c.out))
     if c.json:
         click.echo(json.dumps(stats, sort_keys=True))
     else:

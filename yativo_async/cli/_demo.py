@@ -11,9 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from .._client import YativoClient
-from .._config import RateLimit
-from .._errors import YativoError
+from .. import RateLimit, YativoClient, YativoError
 from ..testing import FakeYativo
 
 # Scaled so a few hundred calls finish in seconds, while still binding.

@@ -239,7 +239,10 @@ class FakeYativo:
             return self
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._aiohttp_handler)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A stop drops requests still in flight (as a server going down does) instead of
+        # waiting up to aiohttp's default 60 s for a slow (``latency``) handler.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
         await site.start()

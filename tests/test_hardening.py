@@ -1,0 +1,140 @@
+"""Defects 7, 9, 10 and 11 of the hardening issue, each as the caller meets it.
+
+(Defects 1-6 are held by the hostile servers in ``tests/hostile/``.)
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+
+import pytest
+
+import yativo_async as y
+
+TOKEN = "tok.en-echoed-by-the-server"
+SECRET = "sk_live_the-api-secret-0123456789"
+CODE = "482913"
+
+
+def _json(status: int, payload: object, **headers: str) -> y.Response:
+    return y.Response(status=status, headers={"content-type": "application/json", **headers},
+                      body=json.dumps(payload).encode())
+
+
+def _everything_kept(exc: BaseException) -> str:
+    """All the text an error carries: str, repr, body, the chain and a formatted traceback."""
+    parts = [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    seen: BaseException | None = exc
+    while seen is not None:
+        parts += [str(seen), repr(seen), str(getattr(seen, "body", ""))]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
+
+
+# 7. Header-unsafe values ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["abc\r\nX-Evil: 1", "abc\x00def", "abc\ndef", ""])
+async def test_a_token_that_cannot_be_a_header_is_a_decode_error_and_not_cached(bad: str) -> None:
+    def answer(request: y.Request) -> y.Response:
+        if request.method == "POST":  # the token exchange
+            return _json(200, {"access_token": bad, "token_type": "Bearer", "expires_in": 3600})
+        raise AssertionError("no call may be sent with a broken token")
+
+    async with y.YativoClient(api_key="k", api_secret=SECRET, transport=y.MockTransport(answer),
+                              retry=y.RetryPolicy.none()) as client:
+        for _ in range(2):
+            with pytest.raises((y.ResponseDecodeError, y.TokenUnavailableError)) as info:
+                await client.api_keys.list()
+            chain = _everything_kept(info.value)
+            assert "ResponseDecodeError" in chain
+            assert SECRET not in chain
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"user_agent": "my-app\r\nX-Evil: 1"}, "user_agent"),
+        ({"user_agent": "my-app\x00"}, "user_agent"),
+        ({"access_token": "SeCrEt\nen"}, "access_token"),
+        ({"access_token": y.Secret("SeCrEt\x7fen")}, "access_token"),
+    ],
+)
+def test_caller_headers_are_checked_at_construction(kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(ValueError, match=name) as info:
+        y.YativoClient(**kwargs)  # type: ignore[arg-type]
+    assert "SeCrEt" not in str(info.value)
+
+
+# 9. Secrets a server echoes back -----------------------------------------------------------
+
+async def test_the_api_secret_echoed_by_the_token_endpoint_is_masked() -> None:
+    def answer(request: y.Request) -> y.Response:
+        return _json(401, {"success": False, "message": f"invalid credentials k:{SECRET}",
+                           "api_secret": SECRET})
+
+    async with y.YativoClient(api_key="k", api_secret=SECRET, transport=y.MockTransport(answer),
+                              retry=y.RetryPolicy.none()) as client:
+        with pytest.raises(y.YativoError) as info:
+            await client.api_keys.list()
+    assert SECRET not in _everything_kept(info.value)
+
+
+@pytest.mark.parametrize("html", [False, True])
+async def test_a_token_and_a_code_echoed_in_an_error_are_masked(html: bool) -> None:
+    def answer(request: y.Request) -> y.Response:
+        if html:  # a proxy's page, no "Bearer " prefix to recognise
+            page = f"<html><head><title>denied {TOKEN} {CODE}</title></head></html>"
+            return y.Response(status=403, headers={"content-type": "text/html"},
+                              body=page.encode())
+        return _json(403, {"success": False,
+                           "message": f"token {TOKEN} with code {CODE} may not do this"})
+
+    async with y.YativoClient(access_token=TOKEN, transport=y.MockTransport(answer),
+                              retry=y.RetryPolicy.none()) as client:
+        with pytest.raises(y.PermissionDeniedError) as info:
+            await client.api_keys.revoke("key_1", two_factor_code=CODE)
+    kept = _everything_kept(info.value)
+    assert TOKEN not in kept
+    assert CODE not in kept
+    assert "may not do this" in kept or "denied" in kept  # the message itself survives
+
+
+# 10. base_url ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [
+        ("https://api.example.com/api?x=1", "query"),
+        ("https://api.example.com/api#frag", "fragment"),
+        ("https://user:hunter2@api.example.com/api", "user"),
+        ("https://api.example.com/a\r\npi", "control"),
+        ("https://api.example.com/a pi", "whitespace"),
+        ("ftp://api.example.com/api", "http"),
+        ("https:///api", "host"),
+    ],
+)
+def test_base_url_is_refused_with_the_reason(url: str, what: str) -> None:
+    with pytest.raises(ValueError, match=what) as info:
+        y.YativoClient(access_token="t", base_url=url)
+    assert "hunter2" not in str(info.value)
+
+
+# 11. Secrets over plain HTTP ----------------------------------------------------------------
+
+def test_plain_http_to_a_remote_host_is_refused_naming_the_opt_in() -> None:
+    with pytest.raises(ValueError, match="allow_insecure_http=True"):
+        y.YativoClient(access_token="t", base_url="http://api.example.com/api")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/api", "http://localhost/api", "http://[::1]:9/api",
+            "http://127.5.6.7/api"],
+)
+def test_plain_http_to_loopback_is_fine(url: str) -> None:
+    y.YativoClient(access_token="t", base_url=url)
+
+
+def test_plain_http_with_the_opt_in() -> None:
+    y.YativoClient(access_token="t", base_url="http://api.example.com/api",
+                   allow_insecure_http=True)
