@@ -151,8 +151,10 @@ async def run_job(
                 issues = audit_findings(await client.api_keys.get(key.id), now)
                 summary.findings.extend((key.id, key.name, issue) for issue in issues)
                 result = "; ".join(issues) or "ok"
-        except y.YativoError as exc:
-            # Not recorded: the next run tries this key again.
+        except Exception as exc:
+            # Not recorded: the next run tries this key again. That is right even for
+            # OutcomeUnknownError on a rotation: rotating again yields a secret we keep.
+            # Anything else is listed too, rather than lost in a task nobody awaits.
             summary.failed[key.id] = f"{type(exc).__name__}: {exc}"
             return
         state.record(action, key.id, result)
