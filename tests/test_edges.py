@@ -137,6 +137,7 @@ async def test_max_wait_expires_while_queued() -> None:
         await limiter.acquire()  # the earliest start (1 s) is within max_wait: it queues...
     assert loop.time() - t0 == pytest.approx(5.0)  # ...and gives up when max_wait is spent
     assert info.value.from_client
+    assert info.value.retry_after == pytest.approx(1.0)  # at the head: one window after now
     assert limiter.waiting == 0
     held.release()
 
@@ -216,6 +217,31 @@ def test_the_limiters_refuse_bad_settings() -> None:
         SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait=-1.0)
     with pytest.raises(TypeError, match="RateLimit"):
         SlidingWindowLimiter([(1, 1.0)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="max_wait"):
+        SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait="soon")  # type: ignore[arg-type]
+    SlidingWindowLimiter([y.RateLimit(1, 1.0)], max_wait=0)
+
+
+@pytest.mark.looptime
+async def test_one_caller_at_a_time_still_waits_for_budget() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await limiter.acquire()).release()
+    (await limiter.acquire()).release()  # nobody queued, no budget: it waits all the same
+    assert loop.time() - t0 == pytest.approx(10.0)
+
+
+@pytest.mark.looptime
+async def test_a_call_that_can_start_exactly_at_max_wait_waits() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(1, 10.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await limiter.acquire()).release()
+    (await limiter.acquire(max_wait=10.0)).release()
+    assert loop.time() - t0 == pytest.approx(10.0)
+    with pytest.raises(y.RateLimitError):
+        await limiter.acquire(max_wait=9.99)
 
 
 @pytest.mark.looptime
@@ -274,6 +300,21 @@ async def test_an_expired_server_cap_does_not_tighten_the_next_one() -> None:
     t1 = loop.time()
     (await limiter.acquire()).release()
     assert loop.time() == t1
+
+
+@pytest.mark.looptime
+async def test_max_wait_sees_the_servers_cap() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    limiter.server_budget(1, t0 + 10.0)
+    (await limiter.acquire()).release()  # the one the server still allows
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire(max_wait=5.0)
+    assert loop.time() == t0  # known at once: the cap holds until t0 + 10
+    assert info.value.retry_after == pytest.approx(10.0)
+    (await limiter.acquire(max_wait=10.0)).release()
+    assert loop.time() - t0 == pytest.approx(10.0)
 
 
 # _errors ----------------------------------------------------------------------------------

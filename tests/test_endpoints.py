@@ -155,9 +155,9 @@ def test_constructor_validation() -> None:
 
 
 async def test_no_credentials_raises_before_sending(fake: FakeYativo) -> None:
-    async with y.YativoClient(transport=fake.transport()) as client:
-        with pytest.raises(ValueError, match="credentials"):
-            await client.api_keys.list()
+    # Fail fast: at construction (tests/test_ux.py checks the message).
+    with pytest.raises(ValueError, match="credentials"):
+        y.YativoClient(transport=fake.transport())
     assert fake.count("requests") == 0
 
 

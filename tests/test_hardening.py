@@ -138,3 +138,15 @@ def test_plain_http_to_loopback_is_fine(url: str) -> None:
 def test_plain_http_with_the_opt_in() -> None:
     y.YativoClient(access_token="t", base_url="http://api.example.com/api",
                    allow_insecure_http=True)
+
+
+def test_the_opt_in_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YATIVO_ACCESS_TOKEN", "t")
+    monkeypatch.setenv("YATIVO_BASE_URL", "http://api.example.com/api")
+    with pytest.raises(ValueError, match="YATIVO_ALLOW_INSECURE_HTTP=1"):
+        y.YativoClient.from_env()
+    monkeypatch.setenv("YATIVO_ALLOW_INSECURE_HTTP", "1")
+    y.YativoClient.from_env()
+    monkeypatch.setenv("YATIVO_ALLOW_INSECURE_HTTP", "maybe")
+    with pytest.raises(ValueError, match="YATIVO_ALLOW_INSECURE_HTTP"):
+        y.YativoClient.from_env()

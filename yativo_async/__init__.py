@@ -12,9 +12,16 @@ from ._auth import (
     TokenStats,
     TwoFactor,
 )
-from ._client import DEFAULT_BASE_URL, ApiKeysResource, AuthResource, ClientStats, YativoClient
+from ._client import (
+    DEFAULT_BASE_URL,
+    ApiKeysResource,
+    AuthResource,
+    ClientOptions,
+    ClientStats,
+    YativoClient,
+)
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
-from ._converter import to_jsonable
+from ._converter import JSONValue, to_jsonable
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -37,46 +44,60 @@ from ._models import (
     COARSE_PERMISSIONS,
     SCOPED_PERMISSIONS,
     AccessToken,
+    AnyPermission,
     ApiKey,
     CreatedApiKey,
+    CustomPermission,
     KeyRateLimit,
     Permission,
+    PermissionName,
     RotatedApiKey,
     Scope,
+    ScopeName,
 )
 from ._ratelimit import SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
+from ._resources import ApiKeysWithRawResponse, AuthWithRawResponse
+from ._response import APIResponse
 from ._secret import Secret
 from ._transport import MockTransport, Request, Response, Transport
 from ._version import __version__
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "AccessToken",
     "AiohttpTransport",
+    "AnyPermission",
     "ApiKey",
     "ApiKeysResource",
+    "ApiKeysWithRawResponse",
     "AuthResource",
+    "AuthWithRawResponse",
     "AuthenticationError",
     "BadRequestError",
     "BearerToken",
     "COARSE_PERMISSIONS",
     "ClientClosedError",
+    "ClientOptions",
     "ClientStats",
     "ConflictError",
     "CreatedApiKey",
+    "CustomPermission",
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
     "HttpxTransport",
+    "JSONValue",
     "KeyRateLimit",
     "MockTransport",
     "NotFoundError",
     "OutcomeUnknownError",
     "Permission",
     "PermissionDeniedError",
+    "PermissionName",
     "RateLimit",
     "RateLimitError",
     "RedisRateLimiter",
@@ -88,6 +109,7 @@ __all__ = [
     "RotatedApiKey",
     "SCOPED_PERMISSIONS",
     "Scope",
+    "ScopeName",
     "Secret",
     "ServerError",
     "SlidingWindowLimiter",

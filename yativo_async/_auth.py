@@ -32,13 +32,14 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 import pyotp
 
 from ._errors import ClientClosedError, TokenUnavailableError, YativoError
 from ._models import AccessToken
+from ._sansio import mask_secrets
 from ._secret import Secret, SecretLike, to_secret
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("yativo_async")
+
+_R = TypeVar("_R")
 
 
 @attrs.frozen(eq=False)
@@ -249,11 +252,16 @@ class ExchangeTokenProvider:
     async def exchange(self) -> AccessToken:
         """An explicit exchange of the provider's own key pair, outside the single flight:
         the token it returns is the caller's, the provider's cached one is untouched."""
+        access, _sent_at = await self.exchange_with(self._exchange)
+        return access
+
+    async def exchange_with(self, send: Callable[[str, Secret], Awaitable[_R]]) -> _R:
+        """`exchange()` through the caller's own ``send(api_key, api_secret)`` (the client's
+        raw-response exchange), so the key pair never leaves the provider otherwise."""
         self._check_open()
         creds = self._creds
         self.stats.record_exchange("explicit")
-        access, _sent_at = await self._exchange(creds.api_key, creds.api_secret)
-        return access
+        return await send(creds.api_key, creds.api_secret)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -423,9 +431,14 @@ class TwoFactor:
             secret = to_secret(source, "two_factor").get_secret_value().replace(" ", "").upper()
             try:
                 pyotp.TOTP(secret).now()
-            except Exception:
+            except Exception as exc:
+                # pyotp's own reason ("Secrets must be at least 112 bits after decoding",
+                # "Non-base32 digit found" ...), with the secret masked should it ever echo it.
+                reason = mask_secrets(str(exc), (secret,)) or type(exc).__name__
                 raise ValueError(
-                    "two_factor must be a base32 TOTP secret or a callable returning a code"
+                    f"two_factor is not a TOTP secret pyotp accepts: {reason}. Give the "
+                    "base32 secret your authenticator app was set up with, or a callable "
+                    "returning the current code"
                 ) from None
             self._totp = pyotp.TOTP(secret)
         elif callable(source):

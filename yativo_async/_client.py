@@ -5,12 +5,14 @@ and the client's lifecycle. It only wires; a call runs in `_pipeline.py`, endpoi
 
 from __future__ import annotations
 
+import enum
 import functools
 import ipaddress
 import os
 import random
-from collections.abc import Sequence
-from typing import Any, Final
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
@@ -23,19 +25,80 @@ from ._auth import (
 )
 from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
+from ._logging import configure_from_env
 from ._pipeline import ClientStats, Options, Pipeline
 from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
-from ._resources import ApiKeysResource, AuthResource, exchange_token
+from ._resources import (
+    ApiKeysResource,
+    AuthResource,
+    check_lane,
+    check_max_wait,
+    evolve_options,
+    exchange_token,
+)
 from ._sansio import header_safe
 from ._secret import Secret, SecretLike
 from ._transport import Transport
 from ._version import __version__
 
-__all__ = ["DEFAULT_BASE_URL", "ApiKeysResource", "AuthResource", "ClientStats", "YativoClient"]
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # a dependency of cattrs (and aiohttp) below 3.11
+    from typing_extensions import Unpack
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ApiKeysResource",
+    "AuthResource",
+    "ClientOptions",
+    "ClientStats",
+    "YativoClient",
+]
 
 DEFAULT_BASE_URL: Final = "https://crypto-api.yativo.com/api"
 TOKEN_PATH: Final = "/apikey/token"
+
+#: the variables `YativoClient.from_env()` reads, and the argument each one fills
+ENV_VARS: Final = (
+    ("YATIVO_API_KEY", "api_key"),
+    ("YATIVO_API_SECRET", "api_secret"),
+    ("YATIVO_ACCESS_TOKEN", "access_token"),
+    ("YATIVO_BASE_URL", "base_url"),
+    ("YATIVO_TOTP_SECRET", "two_factor"),
+    ("YATIVO_REDIS_URL", "redis"),
+)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of `YativoClient`, for ``from_env(**overrides)``: a misspelt
+    option is a type-checker error (and a ``TypeError`` at run time)."""
+
+    api_key: str | None
+    api_secret: SecretLike | None
+    access_token: SecretLike | None
+    token_provider: TokenProvider | None
+    base_url: str
+    two_factor: SecretLike | CodeSource | None
+    rate_limits: Sequence[RateLimit]
+    max_wait: float | None
+    transport: Transport | None
+    retry: RetryPolicy | None
+    timeout: float | Timeouts
+    token_path: str
+    token_skew: float
+    user_agent: str | None
+    seed: int | None
+    redis: Any
+    allow_insecure_http: bool
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: "not given" for `YativoClient.with_options` (where ``None`` has a meaning)
+_UNSET: Final = _Unset.UNSET
 
 
 class YativoClient:
@@ -89,6 +152,7 @@ class YativoClient:
         redis: Any = None,
         allow_insecure_http: bool = False,
     ) -> None:
+        configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if user_agent is not None:
             _check_header_value(user_agent, "user_agent")
@@ -135,7 +199,7 @@ class YativoClient:
         cache = None
         if redis_client is not None and api_key is not None:
             cache = RedisTokenCache(redis_client)
-        self._tokens: TokenProvider | None = self._make_provider(
+        self._tokens: TokenProvider = self._make_provider(
             api_key, api_secret, access_token, token_provider, token_skew, cache
         )
         self._two_factor = TwoFactor(two_factor) if two_factor is not None else None
@@ -163,6 +227,8 @@ class YativoClient:
         )
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
+        #: the client that owns the pool; ``self`` unless this is a `with_options()` view
+        self._root: YativoClient = self
         self.api_keys = ApiKeysResource(self)
         self.auth = AuthResource(self)
 
@@ -174,7 +240,7 @@ class YativoClient:
         token_provider: TokenProvider | None,
         skew: float,
         cache: RedisTokenCache | None = None,
-    ) -> TokenProvider | None:
+    ) -> TokenProvider:
         given = [
             name
             for name, value in (
@@ -194,7 +260,10 @@ class YativoClient:
             return StaticTokenProvider(access_token)
         if api_key is not None or api_secret is not None:
             if api_key is None or api_secret is None:
-                raise ValueError("api_key and api_secret go together: give both")
+                missing = "api_secret (YATIVO_API_SECRET)" if api_secret is None else (
+                    "api_key (YATIVO_API_KEY)"
+                )
+                raise ValueError(f"api_key and api_secret go together: {missing} is missing")
             return ExchangeTokenProvider(
                 functools.partial(exchange_token, self),
                 api_key,
@@ -207,26 +276,39 @@ class YativoClient:
                 rng=self._rng,
                 cache=cache,
             )
-        return None
+        # Fail at construction, not at the first request of a web app hours later.
+        raise ValueError(
+            "YativoClient has no credentials: pass api_key= and api_secret= (server to "
+            "server), access_token= (a user's bearer token) or token_provider=; or set "
+            "YATIVO_API_KEY and YATIVO_API_SECRET (or YATIVO_ACCESS_TOKEN) and use "
+            "YativoClient.from_env()"
+        )
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> YativoClient:
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> YativoClient:
         """Build a client from ``YATIVO_API_KEY``, ``YATIVO_API_SECRET``,
         ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET`` (and
-        ``YATIVO_REDIS_URL``); keyword arguments win over the environment."""
+        ``YATIVO_REDIS_URL``, ``YATIVO_ALLOW_INSECURE_HTTP=1``); keyword arguments (any of `YativoClient`'s, typed by
+        `ClientOptions`) win over the environment.
+
+        Raises:
+            ValueError: no credentials in the environment or the overrides (the message
+                names the variables and the arguments).
+        """
         env = os.environ
         kwargs: dict[str, Any] = {}
-        for var, name in (
-            ("YATIVO_API_KEY", "api_key"),
-            ("YATIVO_API_SECRET", "api_secret"),
-            ("YATIVO_ACCESS_TOKEN", "access_token"),
-            ("YATIVO_BASE_URL", "base_url"),
-            ("YATIVO_TOTP_SECRET", "two_factor"),
-            ("YATIVO_REDIS_URL", "redis"),
-        ):
+        for var, name in ENV_VARS:
             value = env.get(var)
             if value:
                 kwargs[name] = Secret(value) if name in ("api_secret", "access_token") else value
+        insecure = env.get("YATIVO_ALLOW_INSECURE_HTTP", "").strip().lower()
+        if insecure in ("1", "true", "yes", "on"):
+            kwargs["allow_insecure_http"] = True
+        elif insecure not in ("", "0", "false", "no", "off"):
+            raise ValueError(
+                f"YATIVO_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, "
+                f"got {insecure!r}"
+            )
         if "access_token" in kwargs and ("api_key" in kwargs or "api_secret" in kwargs):
             # Both set: the key pair wins (it refreshes itself); the token is ignored.
             kwargs.pop("access_token")
@@ -235,6 +317,63 @@ class YativoClient:
                 kwargs.pop(k, None)
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    # -- per-call options ---------------------------------------------------------------
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_wait: float | _Unset | None = _UNSET,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        priority: Literal["interactive", "batch"] | None = None,
+    ) -> YativoClient:
+        """A view of this client with other per-call settings; only what you pass changes.
+
+        The view shares this client's connection pool, rate limiter, token, 2FA source and
+        stats: it opens nothing and starts nothing, so making one per request is cheap and
+        leaks nothing (it is garbage once unreferenced). ``extra_headers`` add to (and
+        override, by name) the ones already set; they cannot set ``Authorization`` or
+        ``X-2FA-Token``. ``priority="batch"`` puts the view's calls behind interactive
+        ones when both wait for rate-limit budget (``max_wait=None``: no bound).
+
+        Closing a view (``aclose()``, ``async with``) closes only the view: later calls
+        through it raise `ClientClosedError`; the client and its other views carry on, and
+        the view's calls already running finish. Closing the client closes every view.
+
+        Raises:
+            ValueError, TypeError: a bad setting (named), before anything is sent.
+            ClientClosedError: the client (or this view) is closed.
+
+        .. versionadded:: 0.2
+        """
+        self._check_open()
+        changes: dict[str, Any] = {}
+        if max_wait is not _UNSET:
+            changes["max_wait"] = check_max_wait(max_wait)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise TypeError("retry must be a yativo_async.RetryPolicy")
+            changes["retry"] = retry
+        if priority is not None:
+            changes["lane"] = check_lane(priority)
+        options = evolve_options(
+            self._options, timeout=timeout, extra_headers=extra_headers, **changes
+        )
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._options = options
+        view._closed = False
+        view._root = self._root
+        view.api_keys = ApiKeysResource(view)
+        view.auth = AuthResource(view)
+        return view
+
+    @property
+    def is_view(self) -> bool:
+        """Whether this is a `with_options()` view (closing it leaves the client open)."""
+        return self._root is not self
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -256,9 +395,10 @@ class YativoClient:
         if self._closed:
             return
         self._closed = True
+        if self._root is not self:
+            return  # a view owns nothing: the client and its other views carry on
         await self._pipeline.close(timeout=timeout)
-        if self._tokens is not None:
-            await self._tokens.aclose()
+        await self._tokens.aclose()
         for part in self._redis_parts:
             await part.aclose()
         if self._redis_owned is not None:
@@ -268,15 +408,22 @@ class YativoClient:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or self._root._closed
 
     def _check_open(self) -> None:
         if self._closed:
+            raise ClientClosedError(
+                "this YativoClient view is closed (the client it came from is not)"
+                if self._root is not self and not self._root._closed
+                else "this YativoClient is closed; create a new one"
+            )
+        if self._root._closed:
             raise ClientClosedError("this YativoClient is closed; create a new one")
 
     def __repr__(self) -> str:
-        mode = type(self._tokens).__name__ if self._tokens is not None else "no auth"
-        return f"YativoClient(base_url={self._base_url!r}, auth={mode})"
+        mode = type(self._tokens).__name__
+        view = ", view" if self._root is not self else ""
+        return f"YativoClient(base_url={self._base_url!r}, auth={mode}{view})"
 
     # -- introspection and control ------------------------------------------------------
 
@@ -285,7 +432,7 @@ class YativoClient:
         return self._base_url
 
     @property
-    def token_provider(self) -> TokenProvider | None:
+    def token_provider(self) -> TokenProvider:
         return self._tokens
 
     def rate_limit_status(self) -> list[WindowStatus]:
@@ -345,7 +492,8 @@ def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
         raise ValueError(
             f"base_url {parts.scheme}://{parts.hostname}{'' if port is None else f':{port}'} "
             "would send the API secret, bearer tokens and 2FA codes unencrypted; use https, "
-            "or pass allow_insecure_http=True if you really mean it"
+            "or pass allow_insecure_http=True (YATIVO_ALLOW_INSECURE_HTTP=1 for from_env and "
+            "the CLI) if you really mean it"
         )
     return url
 

@@ -15,21 +15,27 @@ Everything the docs leave open is decided here, in one place:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast, overload
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ResponseDecodeError
 from ._models import AccessToken, ApiKey, CreatedApiKey, KeyRateLimit, RotatedApiKey
 from ._sansio import safe_body
 from ._secret import Secret
 
-__all__ = ["converter", "decode", "decode_key_list", "loads", "to_jsonable"]
+__all__ = ["JSONValue", "Model", "converter", "decode", "decode_key_list", "loads", "to_jsonable"]
 
 T = TypeVar("T")
+
+#: what ``json.dumps`` takes and ``json.loads`` gives back
+JSONValue = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+#: every model the SDK returns
+Model = ApiKey | CreatedApiKey | RotatedApiKey | AccessToken | KeyRateLimit
+_MODELS: Final = (ApiKey, CreatedApiKey, RotatedApiKey, AccessToken, KeyRateLimit)
 
 _ALIASES: Final[Mapping[str, str]] = {
     "key_id": "id",
@@ -98,7 +104,9 @@ def _structure_str_tuple(value: Any, _t: Any) -> tuple[str, ...]:
 
 
 def _with_aliases(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
-    inner = make_dict_structure_fn(cls, conv)
+    # ``request_id`` comes from the response's headers, never from the body.
+    omit = {"request_id": override(omit=True)} if _has_request_id(cls) else {}
+    inner = make_dict_structure_fn(cls, conv, **omit)  # type: ignore[arg-type]
     names = {a.name for a in cls.__attrs_attrs__}  # type: ignore[attr-defined]
 
     def structure(value: Any, _t: Any) -> T:
@@ -116,6 +124,19 @@ def _with_aliases(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], 
     return structure
 
 
+def _has_request_id(cls: type) -> bool:
+    return any(a.name == "request_id" for a in cls.__attrs_attrs__)  # type: ignore[attr-defined]
+
+
+def _omit_request_id(conv: cattrs.Converter) -> None:
+    """Models serialise to their data: the response's request id is not part of it."""
+    for cls in _MODELS:
+        if _has_request_id(cls):
+            conv.register_unstructure_hook(
+                cls, make_dict_unstructure_fn(cls, conv, request_id=override(omit=True))
+            )
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(str, _strict_str)
@@ -127,17 +148,35 @@ def _make_converter() -> cattrs.Converter:
         conv.register_structure_hook(cls, _with_aliases(cls, conv))
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat().replace("+00:00", "Z"))
     conv.register_unstructure_hook(Secret, str)
+    _omit_request_id(conv)
     return conv
 
 
 converter: Final = _make_converter()
 _revealing: Final = converter.copy()
 _revealing.register_unstructure_hook(Secret, Secret.get_secret_value)
+# The generated hooks bind their converter: make the revealing copy's own.
+_omit_request_id(_revealing)
 
 
-def to_jsonable(value: Any, *, reveal_secrets: bool = False) -> Any:
-    """Models to plain JSON-able data. Secrets stay masked unless ``reveal_secrets``."""
-    return (_revealing if reveal_secrets else converter).unstructure(value)
+@overload
+def to_jsonable(value: Model, *, reveal_secrets: bool = False) -> dict[str, JSONValue]: ...
+@overload
+def to_jsonable(
+    value: Sequence[Model], *, reveal_secrets: bool = False
+) -> list[dict[str, JSONValue]]: ...
+def to_jsonable(
+    value: Model | Sequence[Model], *, reveal_secrets: bool = False
+) -> dict[str, JSONValue] | list[dict[str, JSONValue]]:
+    """A model (or a list of them) as plain JSON-able data, ready for ``json.dumps`` or a
+    web framework's response. Secrets stay masked unless ``reveal_secrets``."""
+    conv = _revealing if reveal_secrets else converter
+    if isinstance(value, _MODELS):
+        return cast("dict[str, JSONValue]", conv.unstructure(value))
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [cast("dict[str, JSONValue]", conv.unstructure(v)) for v in value]
+    raise TypeError(f"to_jsonable takes a yativo_async model or a list of them, "
+                    f"not {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
     YativoError
      ├── APIStatusError            .status .message .request_id .headers .body
+     │                             repr: status and request id (the server's X-Request-Id)
      │    ├── BadRequestError           400, 422
      │    ├── AuthenticationError       401
      │    ├── PermissionDeniedError     403 (a wrong 2FA code included)
@@ -94,6 +95,14 @@ class APIStatusError(YativoError):
         suffix = f" (request id {self.request_id})" if self.request_id else ""
         return f"HTTP {self.status}: {self.message}{suffix}"
 
+    def __repr__(self) -> str:
+        # The status and the request id are what a support ticket needs; the message is
+        # already masked (no token, 2FA code or API secret the client sent).
+        return (
+            f"{type(self).__name__}(status={self.status}, request_id={self.request_id!r}, "
+            f"message={self.message!r})"
+        )
+
 
 class BadRequestError(APIStatusError):
     """400 or 422: the server refused the arguments."""
@@ -119,7 +128,8 @@ class RateLimitError(APIStatusError):
     """429 from the server, or the client's own budget when ``max_wait`` is exceeded.
 
     ``retry_after`` is the number of seconds after which budget returns (``None`` if unknown).
-    ``status`` is 429 in both cases; ``from_client`` tells them apart.
+    ``status`` is 429 in both cases; ``from_client`` tells them apart, and the message of
+    a client-side one never reads "HTTP 429" (nothing was sent, the server said nothing).
     """
 
     def __init__(
@@ -142,6 +152,20 @@ class RateLimitError(APIStatusError):
             retry_after=retry_after,
         )
         self.from_client = from_client
+
+    def __str__(self) -> str:
+        if self.from_client:
+            # Nothing was sent and the server said nothing: no "HTTP 429" here.
+            return self.message
+        return super().__str__()
+
+    def __repr__(self) -> str:
+        if self.from_client:
+            return (
+                f"RateLimitError(client_side=True, retry_after={self.retry_after!r}, "
+                f"message={self.message!r})"
+            )
+        return super().__repr__()
 
 
 class ServerError(APIStatusError):
@@ -185,12 +209,38 @@ class ResponseDecodeError(YativoError):
     """A response body that is not what the docs promise: bad JSON, wrong shape, missing field."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, body: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.body = body
+        #: the server's request id of the response that did not decode
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        suffix = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ResponseDecodeError(status={self.status}, request_id={self.request_id!r}, "
+            f"message={self.message!r})"
+        )
+
+    def with_request_id(self, request_id: str | None) -> ResponseDecodeError:
+        """This error, carrying ``request_id`` (decoding knows the body, not the headers)."""
+        if request_id is None or self.request_id is not None:
+            return self
+        new = self._clone()
+        assert isinstance(new, ResponseDecodeError)
+        new.request_id = request_id
+        return new
 
 
 class OutcomeUnknownError(YativoError):

@@ -5,23 +5,30 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal, NewType, cast
 
 import attrs
 
 from ._config import RateLimit
 from ._secret import Secret
 
+if TYPE_CHECKING:
+    from ._converter import JSONValue, Model
+
 __all__ = [
     "COARSE_PERMISSIONS",
     "SCOPED_PERMISSIONS",
     "AccessToken",
+    "AnyPermission",
     "ApiKey",
     "CreatedApiKey",
+    "CustomPermission",
     "KeyRateLimit",
     "Permission",
+    "PermissionName",
     "RotatedApiKey",
     "Scope",
+    "ScopeName",
 ]
 
 
@@ -45,12 +52,56 @@ class Scope(str, enum.Enum):
     ANALYTICS_READ = "analytics:read"
 
 
+#: the coarse permissions as string literals: ``permissions=["read"]`` type-checks and
+#: ``["raed"]`` is a mypy error
+PermissionName = Literal["read", "write", "transactions", "webhooks"]
+#: the scoped permissions as string literals
+ScopeName = Literal[
+    "transactions:read",
+    "transactions:write",
+    "accounts:read",
+    "accounts:write",
+    "webhooks:manage",
+    "analytics:read",
+]
+#: a permission this SDK does not know yet (the server may add scopes):
+#: ``CustomPermission("reports:read")`` passes mypy; at run time any non-empty string is sent
+#: as is, whatever its type
+CustomPermission = NewType("CustomPermission", str)
+#: what ``update_permissions`` takes: coarse or scoped (a key of either kind)
+AnyPermission = Permission | PermissionName | Scope | ScopeName | CustomPermission
+
 COARSE_PERMISSIONS: Final = frozenset(p.value for p in Permission)
 SCOPED_PERMISSIONS: Final = frozenset(s.value for s in Scope)
 
 
+class _Serialisable:
+    """``to_dict()`` / ``to_json()`` for every model (through the one converter)."""
+
+    __slots__ = ()
+
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, JSONValue]:
+        """Plain JSON-able data (Python names, ISO 8601 timestamps). Secrets show as
+        ``"**********"`` unless ``reveal_secrets=True``. What a FastAPI route returns."""
+        from ._converter import to_jsonable  # the converter imports this module
+
+        return to_jsonable(cast("Model", self), reveal_secrets=reveal_secrets)
+
+    def to_json(self, *, reveal_secrets: bool = False, indent: int | None = None) -> str:
+        """``to_dict()`` as a JSON string."""
+        import json
+
+        return json.dumps(self.to_dict(reveal_secrets=reveal_secrets), indent=indent,
+                          ensure_ascii=False)
+
+
+def _request_id() -> str | None:
+    # Declared on each model (not the mixin) so it stays the last keyword-only field.
+    return attrs.field(default=None, eq=False, repr=False)  # type: ignore[no-any-return]
+
+
 @attrs.frozen(kw_only=True)
-class KeyRateLimit:
+class KeyRateLimit(_Serialisable):
     """The ``rate_limit`` block the server may send with a generated key."""
 
     requests_per_minute: int | None = None
@@ -71,7 +122,7 @@ class KeyRateLimit:
 
 
 @attrs.frozen(kw_only=True)
-class ApiKey:
+class ApiKey(_Serialisable):
     """A key as listed: never carries the secret. Unknown permission strings are kept."""
 
     id: str
@@ -82,6 +133,8 @@ class ApiKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     api_key: str | None = None
+    #: the server's request id (``X-Request-Id``) of the response this came from
+    request_id: str | None = _request_id()
 
     @property
     def is_active(self) -> bool:
@@ -89,7 +142,7 @@ class ApiKey:
 
 
 @attrs.frozen(kw_only=True)
-class CreatedApiKey:
+class CreatedApiKey(_Serialisable):
     """A new key with its secret, shown once by the server. ``id`` and ``created_at`` may be
     absent: the doc-000 example answer has neither."""
 
@@ -102,22 +155,28 @@ class CreatedApiKey:
     created_at: datetime | None = None
     rate_limit: KeyRateLimit | None = None
     token_expiry_minutes: int | None = None
+    #: the server's request id (``X-Request-Id``) of the response this came from
+    request_id: str | None = _request_id()
 
 
 @attrs.frozen(kw_only=True)
-class RotatedApiKey:
+class RotatedApiKey(_Serialisable):
     """The answer of a rotation: the new secret (the old one stopped working)."""
 
     id: str | None = None
     api_key: str | None = None
     api_secret: Secret
     rotated_at: datetime | None = None
+    #: the server's request id (``X-Request-Id``) of the response this came from
+    request_id: str | None = _request_id()
 
 
 @attrs.frozen(kw_only=True)
-class AccessToken:
+class AccessToken(_Serialisable):
     """A bearer token from ``/apikey/token`` (or ``/auth/token``)."""
 
     access_token: Secret
     expires_in: int = 3600
     token_type: str = "Bearer"
+    #: the server's request id (``X-Request-Id``) of the response this came from
+    request_id: str | None = _request_id()

@@ -454,6 +454,8 @@ class SlidingWindowLimiter:
         self._timer = loop.call_at(when, self._wake)
 
     def _expire(self, waiter: _Waiter, max_wait: float) -> None:
+        if not waiter.future.done():
+            self._wake()  # budget that frees at this very moment goes to the waiter first
         if waiter.future.done():
             return
         now = self._now()

@@ -1,36 +1,98 @@
-"""The endpoints: ``client.api_keys`` and ``client.auth``.
+"""The endpoints: ``client.api_keys`` and ``client.auth``, each with a
+``with_raw_response`` twin.
 
 Rules of this module: each method (1) checks its arguments and raises ``ValueError`` /
 ``TypeError`` before anything is sent, (2) gets its 2FA code, (3) describes the call as a
-frozen `Call` and hands it to the pipeline, (4) structures the body with the converter.
-Wire names live in the converter and `_sansio`, sending in `_pipeline`.
+frozen `Call` and hands it to the pipeline with this call's `Options` (the client's, a
+``with_options()`` view's, plus ``timeout=`` / ``extra_headers=``), (4) structures the body
+with the converter. Wire names live in the converter and `_sansio`, sending in `_pipeline`.
+
+Every endpoint is written once, in the ``with_raw_response`` class, returning an
+`APIResponse`; the plain method is that response's ``.parse()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import attrs
 
 from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from ._converter import decode, decode_key_list, parse_datetime
 from ._errors import ResponseDecodeError
-from ._models import AccessToken, ApiKey, CreatedApiKey, RotatedApiKey
-from ._pipeline import Call, Outcome
+from ._models import (
+    AccessToken,
+    AnyPermission,
+    ApiKey,
+    CreatedApiKey,
+    CustomPermission,
+    Permission,
+    PermissionName,
+    RotatedApiKey,
+    Scope,
+    ScopeName,
+)
+from ._pipeline import Call, Options
+from ._ratelimit import Lane
+from ._response import APIResponse
 from ._sansio import header_safe, key_path, mask_secrets
 from ._secret import Secret, SecretLike, to_secret
 
 if TYPE_CHECKING:
     from ._client import YativoClient
 
-__all__ = ["ApiKeysResource", "AuthResource", "exchange_token"]
+__all__ = [
+    "ApiKeysResource",
+    "ApiKeysWithRawResponse",
+    "AuthResource",
+    "AuthWithRawResponse",
+    "exchange_token",
+]
+
+T = TypeVar("T")
+_M = TypeVar("_M", ApiKey, CreatedApiKey, RotatedApiKey, AccessToken)
 
 
-async def exchange_token(
-    client: YativoClient, api_key: str, api_secret: Secret
-) -> tuple[AccessToken, float]:
-    """``POST {token_path}``: a key pair for a bearer token, and the loop time the request
-    left (the token's lifetime counts from then). What the token provider calls."""
+def _tagged(model: _M, request_id: str | None) -> _M:
+    """``model``, just decoded and seen by no one yet, with the response's request id.
+
+    Models are frozen for their users; this sets the one field the body does not carry
+    before anyone holds the model (``attrs.evolve`` would rebuild it: 2-3 µs per key of a
+    list, a measurable share of a call).
+    """
+    if request_id is not None:
+        object.__setattr__(model, "request_id", request_id)
+    return model
+
+
+def _model(cls: type[_M]) -> Callable[[APIResponse[_M]], _M]:
+    def parse(raw: APIResponse[_M]) -> _M:
+        return _tagged(decode(raw.content, cls, status=raw.status), raw.request_id)
+
+    return parse
+
+
+def _key_list(raw: APIResponse[list[ApiKey]]) -> list[ApiKey]:
+    keys = decode_key_list(raw.content, status=raw.status)
+    rid = raw.request_id
+    if rid is not None:
+        for key in keys:
+            _tagged(key, rid)
+    return keys
+
+
+def _nothing(_raw: APIResponse[None]) -> None:
+    return None
+
+
+async def _send_exchange(
+    client: YativoClient, options: Options, api_key: str, api_secret: Secret
+) -> tuple[APIResponse[AccessToken], float]:
+    """``POST {token_path}``: the raw response and the loop time the request left."""
     secret = api_secret.get_secret_value()
     call = Call(
         name="token exchange",
@@ -41,36 +103,67 @@ async def exchange_token(
         priority=True,
         secrets=(secret,),
     )
-    outcome = await client._pipeline.run(call, client._options)
-    response = outcome.response
-    try:
-        access = decode(response.body, AccessToken, status=response.status)
-    except ResponseDecodeError as exc:
-        raise ResponseDecodeError(
-            mask_secrets(exc.message, call.secrets), status=exc.status,
-            body=None if exc.body is None else mask_secrets(exc.body, call.secrets),
-        ) from None
-    token = access.access_token.get_secret_value()
-    if not token or not header_safe(token):
-        # A token with CR/LF/NUL would be cached and then break every call at send time.
-        raise ResponseDecodeError(
-            "the token endpoint returned an access_token that cannot be sent in a header "
-            "(empty, or control characters)",
-            status=response.status,
-        )
-    return access, outcome.sent_at
+    outcome = await client._pipeline.run(call, options)
+
+    def parse(raw: APIResponse[AccessToken]) -> AccessToken:
+        try:
+            access = decode(raw.content, AccessToken, status=raw.status)
+        except ResponseDecodeError as exc:
+            raise ResponseDecodeError(
+                mask_secrets(exc.message, call.secrets), status=exc.status,
+                body=None if exc.body is None else mask_secrets(exc.body, call.secrets),
+            ) from None
+        token = access.access_token.get_secret_value()
+        if not token or not header_safe(token):
+            # A token with CR/LF/NUL would be cached and then break every call at send time.
+            raise ResponseDecodeError(
+                "the token endpoint returned an access_token that cannot be sent in a header "
+                "(empty, or control characters)",
+                status=raw.status,
+            )
+        return _tagged(access, raw.request_id)
+
+    return APIResponse(outcome, parse), outcome.sent_at
 
 
-class ApiKeysResource:
-    """``client.api_keys``: every key-management endpoint of both doc pages."""
+async def exchange_token(
+    client: YativoClient, api_key: str, api_secret: Secret
+) -> tuple[AccessToken, float]:
+    """``POST {token_path}``: a key pair for a bearer token, and the loop time the request
+    left (the token's lifetime counts from then). What the token provider calls."""
+    raw, sent_at = await _send_exchange(client, client._options, api_key, api_secret)
+    return raw.parse(), sent_at
 
+
+class _Endpoints:
     def __init__(self, client: YativoClient) -> None:
         self._client = client
 
-    async def _run(self, call: Call) -> Outcome:
+    def _options(
+        self, timeout: float | None, extra_headers: Mapping[str, str] | None
+    ) -> Options:
+        base = self._client._options
+        if timeout is None and extra_headers is None:
+            return base  # the common case: nothing to build
+        return evolve_options(base, timeout=timeout, extra_headers=extra_headers)
+
+    async def _run(
+        self,
+        call: Call,
+        parse: Callable[[APIResponse[T]], T],
+        timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> APIResponse[T]:
         client = self._client
+        options = self._options(timeout, extra_headers)
         client._check_open()
-        return await client._pipeline.run(call, client._options)
+        return APIResponse(await client._pipeline.run(call, options), parse)
+
+
+class ApiKeysWithRawResponse(_Endpoints):
+    """``client.api_keys.with_raw_response``: the same methods, each returning an
+    `APIResponse` (status, headers, request id, elapsed, attempts; ``.parse()`` for the
+    model)."""
 
     async def _two_factor(self, given: str | None, operation: str) -> tuple[str, TwoFactor | None]:
         """The 2FA code for attempt 1 and, when it comes from a TOTP secret, the source of
@@ -86,50 +179,58 @@ class ApiKeysResource:
             )
         return await source.code(), (source if source.renewable else None)
 
-    async def list(self) -> list[ApiKey]:
-        """``GET /apikey/list``: every key on the account (no secrets)."""
-        response = (await self._run(Call(name="list", method="GET", path="/apikey/list"))).response
-        return decode_key_list(response.body, status=response.status)
+    async def list(
+        self, *, timeout: float | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> APIResponse[list[ApiKey]]:
+        """``GET /apikey/list``."""
+        return await self._run(Call(name="list", method="GET", path="/apikey/list"),
+                               _key_list, timeout, extra_headers)
 
-    async def get(self, key_id: str) -> ApiKey:
+    async def get(
+        self,
+        key_id: str,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[ApiKey]:
         """``GET /apikey/{id}``."""
         call = Call(name="get", method="GET", path=key_path(key_id), key_id=key_id)
-        response = (await self._run(call)).response
-        return decode(response.body, ApiKey, status=response.status)
+        return await self._run(call, _model(ApiKey), timeout, extra_headers)
 
     async def create(
         self,
         *,
         name: str,
-        permissions: Sequence[str] | None = None,
+        permissions: Sequence[Permission | PermissionName | CustomPermission] | None = None,
         expires_in_days: int | None = None,
         two_factor_code: str | None = None,
-    ) -> CreatedApiKey:
-        """``POST /apikey/create`` (doc 002): needs 2FA, sent as the ``X-2FA-Token`` header
-        and ``two_factor_token`` in the body. Not retried where it may have reached the
-        server (`OutcomeUnknownError`)."""
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[CreatedApiKey]:
+        """``POST /apikey/create``; see `ApiKeysResource.create`."""
         body: dict[str, Any] = {"name": _check_name(name)}
         if permissions is not None:
             body["permissions"] = _check_permissions(permissions)
         if expires_in_days is not None:
             body["expires_in_days"] = _check_days(expires_in_days)
+        self._options(timeout, extra_headers)
         code, renew = await self._two_factor(two_factor_code, "create")
         call = Call(name="create", method="POST", path="/apikey/create", body=body,
                     idempotent=False, code=code, code_in_body=True, renew_code=renew,
                     key_name=name)
-        response = (await self._run(call)).response
-        return decode(response.body, CreatedApiKey, status=response.status)
+        return await self._run(call, _model(CreatedApiKey), timeout, extra_headers)
 
     async def generate(
         self,
         *,
         name: str,
-        permissions: Sequence[str] | None = None,
+        permissions: Sequence[Scope | ScopeName | CustomPermission] | None = None,
         expires_at: datetime | str | None = None,
         two_factor_code: str | None = None,
-    ) -> CreatedApiKey:
-        """``POST /apikey/generate`` (doc 000): scoped permissions (omit for all scopes),
-        optional ``expires_at``. Not retried where it may have reached the server."""
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[CreatedApiKey]:
+        """``POST /apikey/generate``; see `ApiKeysResource.generate`."""
         body: dict[str, Any] = {"name": _check_name(name)}
         if permissions is not None:
             body["permissions"] = _check_permissions(permissions)
@@ -138,23 +239,26 @@ class ApiKeysResource:
         code = check_code(two_factor_code) if two_factor_code is not None else None
         call = Call(name="generate", method="POST", path="/apikey/generate", body=body,
                     idempotent=False, code=code, key_name=name)
-        response = (await self._run(call)).response
-        return decode(response.body, CreatedApiKey, status=response.status)
+        return await self._run(call, _model(CreatedApiKey), timeout, extra_headers)
 
     async def rotate(
-        self, key_id: str, *, two_factor_code: str | None = None, adopt: bool | None = None
-    ) -> RotatedApiKey:
-        """``POST /apikey/{id}/rotate``: a new secret; the old one stops working.
-
-        ``adopt``: swap the client's own credentials to the new secret (default: when the
-        rotated key is the client's own key), so a bot rotates with no restart.
-        """
+        self,
+        key_id: str,
+        *,
+        two_factor_code: str | None = None,
+        adopt: bool | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[RotatedApiKey]:
+        """``POST /apikey/{id}/rotate``; see `ApiKeysResource.rotate`. The body is decoded
+        at once (the client may have to adopt the new secret)."""
         path = key_path(key_id, "/rotate")
+        self._options(timeout, extra_headers)
         code, renew = await self._two_factor(two_factor_code, "rotate")
         call = Call(name="rotate", method="POST", path=path, idempotent=False, code=code,
                     renew_code=renew, key_id=key_id)
-        response = (await self._run(call)).response
-        rotated = decode(response.body, RotatedApiKey, status=response.status)
+        raw = await self._run(call, _model(RotatedApiKey), timeout, extra_headers)
+        rotated = raw.parse()
         tokens = self._client.token_provider
         if isinstance(tokens, ExchangeTokenProvider) and adopt is not False:
             own = rotated.api_key is not None and rotated.api_key == tokens.api_key
@@ -162,9 +266,147 @@ class ApiKeysResource:
                 await tokens.rotate_credentials(
                     api_key=rotated.api_key or tokens.api_key, api_secret=rotated.api_secret
                 )
-        return rotated
+        return raw
 
-    async def revoke(self, key_id: str, *, two_factor_code: str | None = None) -> None:
+    async def revoke(
+        self,
+        key_id: str,
+        *,
+        two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[None]:
+        """``POST /apikey/{id}/revoke``; see `ApiKeysResource.revoke`."""
+        path = key_path(key_id, "/revoke")
+        self._options(timeout, extra_headers)
+        code, renew = await self._two_factor(two_factor_code, "revoke")
+        call = Call(name="revoke", method="POST", path=path, code=code, renew_code=renew,
+                    key_id=key_id, done_on_replay=frozenset({404, 409}), check_envelope=True)
+        return await self._run(call, _nothing, timeout, extra_headers)
+
+    async def update_permissions(
+        self,
+        key_id: str,
+        permissions: Sequence[AnyPermission],
+        *,
+        two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[None]:
+        """``PUT /apikey/{id}/permissions``; see `ApiKeysResource.update_permissions`."""
+        path = key_path(key_id, "/permissions")
+        perms = _check_permissions(permissions)
+        if not perms:
+            raise ValueError("permissions must not be empty")
+        self._options(timeout, extra_headers)
+        code, renew = await self._two_factor(two_factor_code, "update_permissions")
+        call = Call(name="update_permissions", method="PUT", path=path,
+                    body={"permissions": perms}, code=code, renew_code=renew, key_id=key_id,
+                    check_envelope=True)
+        return await self._run(call, _nothing, timeout, extra_headers)
+
+
+class ApiKeysResource:
+    """``client.api_keys``: every key-management endpoint of both doc pages.
+
+    Every method also takes ``timeout=`` (seconds per attempt) and ``extra_headers=`` (sent
+    with this call; they cannot replace ``Authorization`` or ``X-2FA-Token``).
+    """
+
+    def __init__(self, client: YativoClient) -> None:
+        #: the same methods returning `APIResponse` (status, headers, request id ...)
+        self.with_raw_response = ApiKeysWithRawResponse(client)
+
+    async def list(
+        self, *, timeout: float | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> list[ApiKey]:
+        """``GET /apikey/list``: every key on the account (no secrets)."""
+        raw = await self.with_raw_response.list(timeout=timeout, extra_headers=extra_headers)
+        return raw.parse()
+
+    async def get(
+        self,
+        key_id: str,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ApiKey:
+        """``GET /apikey/{id}``."""
+        raw = await self.with_raw_response.get(
+            key_id, timeout=timeout, extra_headers=extra_headers
+        )
+        return raw.parse()
+
+    async def create(
+        self,
+        *,
+        name: str,
+        permissions: Sequence[Permission | PermissionName | CustomPermission] | None = None,
+        expires_in_days: int | None = None,
+        two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CreatedApiKey:
+        """``POST /apikey/create`` (doc 002): needs 2FA, sent as the ``X-2FA-Token`` header
+        and ``two_factor_token`` in the body. Not retried where it may have reached the
+        server (`OutcomeUnknownError`).
+
+        ``permissions``: ``"read"``, ``"write"``, ``"transactions"``, ``"webhooks"`` (or
+        `Permission` members); a permission the SDK does not know yet type-checks as
+        ``CustomPermission("...")`` and is sent as is.
+        """
+        raw = await self.with_raw_response.create(
+            name=name, permissions=permissions, expires_in_days=expires_in_days,
+            two_factor_code=two_factor_code, timeout=timeout, extra_headers=extra_headers,
+        )
+        return raw.parse()
+
+    async def generate(
+        self,
+        *,
+        name: str,
+        permissions: Sequence[Scope | ScopeName | CustomPermission] | None = None,
+        expires_at: datetime | str | None = None,
+        two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CreatedApiKey:
+        """``POST /apikey/generate`` (doc 000): scoped permissions (omit for all scopes),
+        optional ``expires_at``. Not retried where it may have reached the server."""
+        raw = await self.with_raw_response.generate(
+            name=name, permissions=permissions, expires_at=expires_at,
+            two_factor_code=two_factor_code, timeout=timeout, extra_headers=extra_headers,
+        )
+        return raw.parse()
+
+    async def rotate(
+        self,
+        key_id: str,
+        *,
+        two_factor_code: str | None = None,
+        adopt: bool | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RotatedApiKey:
+        """``POST /apikey/{id}/rotate``: a new secret; the old one stops working.
+
+        ``adopt``: swap the client's own credentials to the new secret (default: when the
+        rotated key is the client's own key), so a bot rotates with no restart.
+        """
+        raw = await self.with_raw_response.rotate(
+            key_id, two_factor_code=two_factor_code, adopt=adopt, timeout=timeout,
+            extra_headers=extra_headers,
+        )
+        return raw.parse()
+
+    async def revoke(
+        self,
+        key_id: str,
+        *,
+        two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
         """``POST /apikey/{id}/revoke``: permanent.
 
         Retried like a read: revoking twice does no harm. When an attempt's response was
@@ -172,18 +414,19 @@ class ApiKeysResource:
         did it: the call succeeds. A 2xx whose body reports a failure raises
         `APIStatusError`: a revoke that did not happen never looks done.
         """
-        path = key_path(key_id, "/revoke")
-        code, renew = await self._two_factor(two_factor_code, "revoke")
-        await self._run(Call(name="revoke", method="POST", path=path, code=code,
-                             renew_code=renew, key_id=key_id,
-                             done_on_replay=frozenset({404, 409}), check_envelope=True))
+        await self.with_raw_response.revoke(
+            key_id, two_factor_code=two_factor_code, timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def update_permissions(
         self,
         key_id: str,
-        permissions: Sequence[str],
+        permissions: Sequence[AnyPermission],
         *,
         two_factor_code: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         """``PUT /apikey/{id}/permissions``: replaces the whole set.
 
@@ -191,14 +434,45 @@ class ApiKeysResource:
         after a lost response is safe. A 2xx whose body reports a failure raises
         `APIStatusError`.
         """
-        path = key_path(key_id, "/permissions")
-        perms = _check_permissions(permissions)
-        if not perms:
-            raise ValueError("permissions must not be empty")
-        code, renew = await self._two_factor(two_factor_code, "update_permissions")
-        await self._run(Call(name="update_permissions", method="PUT", path=path,
-                             body={"permissions": perms}, code=code, renew_code=renew,
-                             key_id=key_id, check_envelope=True))
+        await self.with_raw_response.update_permissions(
+            key_id, permissions, two_factor_code=two_factor_code, timeout=timeout,
+            extra_headers=extra_headers,
+        )
+
+
+class AuthWithRawResponse(_Endpoints):
+    """``client.auth.with_raw_response``."""
+
+    async def exchange_token(
+        self,
+        *,
+        api_key: str | None = None,
+        api_secret: SecretLike | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> APIResponse[AccessToken]:
+        """See `AuthResource.exchange_token`."""
+        client = self._client
+        options = self._options(timeout, extra_headers)
+        client._check_open()
+
+        async def send(key: str, secret: Secret) -> APIResponse[AccessToken]:
+            raw, _sent_at = await _send_exchange(client, options, key, secret)
+            raw.parse()  # a bad body fails the call, as the plain method does
+            return raw
+
+        tokens = client.token_provider
+        if api_key is None and api_secret is None:
+            if not isinstance(tokens, ExchangeTokenProvider):
+                raise ValueError("exchange_token needs api_key and api_secret")
+            return await tokens.exchange_with(send)
+        if api_key is None or api_secret is None:
+            raise ValueError("api_key and api_secret go together: give both")
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        secret = to_secret(api_secret, "api_secret")
+        client.stats.tokens.record_exchange("explicit")
+        return await send(api_key, secret)
 
 
 class AuthResource:
@@ -206,29 +480,25 @@ class AuthResource:
 
     def __init__(self, client: YativoClient) -> None:
         self._client = client
+        #: the same methods returning `APIResponse`
+        self.with_raw_response = AuthWithRawResponse(client)
 
     async def exchange_token(
-        self, *, api_key: str | None = None, api_secret: SecretLike | None = None
+        self,
+        *,
+        api_key: str | None = None,
+        api_secret: SecretLike | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AccessToken:
         """Exchange a key pair for a bearer token (the client's own pair by default).
 
         This is an explicit exchange; the client's own calls use its cached token.
         """
-        client = self._client
-        client._check_open()
-        tokens = client.token_provider
-        if api_key is None and api_secret is None:
-            if not isinstance(tokens, ExchangeTokenProvider):
-                raise ValueError("exchange_token needs api_key and api_secret")
-            return await tokens.exchange()
-        if api_key is None or api_secret is None:
-            raise ValueError("api_key and api_secret go together: give both")
-        if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
-        secret = to_secret(api_secret, "api_secret")
-        client.stats.tokens.record_exchange("explicit")
-        access, _sent_at = await exchange_token(client, api_key, secret)
-        return access
+        raw = await self.with_raw_response.exchange_token(
+            api_key=api_key, api_secret=api_secret, timeout=timeout, extra_headers=extra_headers
+        )
+        return raw.parse()
 
     async def token(self) -> BearerToken:
         """The `BearerToken` the client would send now (fetched if needed)."""
@@ -289,3 +559,95 @@ def _check_expires_at(expires_at: object) -> str:
     raise TypeError(
         f"expires_at must be a datetime or ISO 8601 str, not {type(expires_at).__name__}"
     )
+
+
+# --------------------------------------------------------------------------------------
+# Per-call options: checked here, for endpoint methods and ``with_options()`` alike
+
+#: an HTTP header name (RFC 9110 token)
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: headers a caller may not set, and why
+_RESERVED_HEADERS: Final[Mapping[str, str]] = {
+    "authorization": "the client sends its own bearer token (give access_token=, "
+                     "api_key/api_secret or token_provider= instead)",
+    "x-2fa-token": "the client sends the 2FA code (pass two_factor_code= instead)",
+    "host": "the transport sets it from base_url",
+    "content-length": "the transport sets it",
+    "transfer-encoding": "the transport sets it",
+    "connection": "the transport manages connections",
+}
+
+
+def check_timeout(timeout: object) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check_max_wait(max_wait: object) -> float | None:
+    if max_wait is None:
+        return None
+    if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
+        raise TypeError(f"max_wait must be seconds or None, not {type(max_wait).__name__}")
+    if not (max_wait >= 0 and math.isfinite(max_wait)):
+        raise ValueError(f"max_wait must be >= 0 and finite (or None), got {max_wait!r}")
+    return float(max_wait)
+
+
+def check_lane(priority: object) -> Lane:
+    if priority == "interactive" or priority == "batch":
+        return priority
+    raise ValueError(f'priority must be "interactive" or "batch", got {priority!r}')
+
+
+def check_extra_headers(headers: object) -> dict[str, str]:
+    """The caller's headers, checked: names are tokens, values header-safe strings, and none
+    of them takes over what the client or the transport sends."""
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"extra_headers must be a mapping of str to str, "
+                        f"not {type(headers).__name__}")
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"extra_headers: {name!r} is not a valid header name")
+        why = _RESERVED_HEADERS.get(name.lower())
+        if why is not None:
+            raise ValueError(f"extra_headers must not set {name}: {why}")
+        if not isinstance(value, str):
+            raise TypeError(f"extra_headers[{name!r}] must be a str, not {type(value).__name__}")
+        if not header_safe(value):
+            raise ValueError(f"extra_headers[{name!r}] contains control characters "
+                             "(CR, LF, NUL ...)")
+        out[name] = value
+    return out
+
+
+def merge_headers(
+    base: Mapping[str, str] | None, extra: Mapping[str, str]
+) -> Mapping[str, str] | None:
+    """``extra`` over ``base``, names compared case-insensitively (HTTP's rule)."""
+    if not base:
+        return extra or None
+    lower = {k.lower() for k in extra}
+    merged = {k: v for k, v in base.items() if k.lower() not in lower}
+    merged.update(extra)
+    return merged
+
+
+def evolve_options(
+    base: Options,
+    *,
+    timeout: float | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    **changes: Any,
+) -> Options:
+    """``base`` with this call's (or view's) settings, each checked."""
+    if timeout is not None:
+        changes["timeout"] = check_timeout(timeout)
+    if extra_headers is not None:
+        changes["extra_headers"] = merge_headers(
+            base.extra_headers, check_extra_headers(extra_headers)
+        )
+    return attrs.evolve(base, **changes) if changes else base

@@ -93,9 +93,13 @@ def build_request(
     the token or the 2FA code."""
     if token is None and code is None and body is None and not extra_headers:
         return Request(method=method, url=url, headers=headers, timeout=timeout)
-    out = dict(headers)
     if extra_headers:
+        # Header names are case-insensitive: a caller's "user-agent" replaces ours.
+        lower = {name.lower() for name in extra_headers}
+        out = {k: v for k, v in headers.items() if k.lower() not in lower}
         out.update(extra_headers)
+    else:
+        out = dict(headers)
     if token is not None:
         out["Authorization"] = "Bearer " + token
     if code is not None:

@@ -57,6 +57,7 @@ from .. import (
     APIStatusError,
     AuthenticationError,
     CreatedApiKey,
+    CustomPermission,
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
@@ -545,7 +546,7 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys create", required=True)
         created = c.call(lambda client: client.api_keys.create(
-            name=name, permissions=list(permissions) or None,
+            name=name, permissions=[CustomPermission(p) for p in permissions] or None,
             expires_in_days=expires_in_days, two_factor_code=code,
         ), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
@@ -568,7 +569,8 @@ def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | 
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys generate", required=False)
         created = c.call(lambda client: client.api_keys.generate(
-            name=name, permissions=list(scopes) or None, expires_at=expires_at,
+            name=name, permissions=[CustomPermission(p) for p in scopes] or None,
+            expires_at=expires_at,
             two_factor_code=code,
         ), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
@@ -634,7 +636,7 @@ def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...],
     transactions, webhooks, or scopes such as transactions:read."""
     code = c.two_factor_code(two_factor, "keys permissions", required=True)
     c.call(lambda client: client.api_keys.update_permissions(
-        key_id, list(permissions), two_factor_code=code))
+        key_id, [CustomPermission(p) for p in permissions], two_factor_code=code))
     if c.json:
         c.emit({"id": key_id, "permissions": list(permissions)})
     else:

@@ -1,0 +1,62 @@
+"""`APIResponse`: what ``client.api_keys.with_raw_response.<method>()`` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+from ._errors import ResponseDecodeError
+from ._pipeline import Outcome
+from ._sansio import request_id_from
+
+__all__ = ["APIResponse"]
+
+T = TypeVar("T")
+
+_UNPARSED = object()
+
+
+class APIResponse(Generic[T]):
+    """The HTTP response of a call, with the model it decodes to.
+
+    Attributes:
+        status: the HTTP status (always 2xx: an error status raises as usual).
+        headers: the response headers, names in lower case.
+        request_id: the server's request id (``X-Request-Id`` and kin), or ``None``.
+        elapsed: seconds from the call's start to its end (waits for budget and retries
+            included).
+        attempts: attempts made (1 unless retried).
+        content: the body as bytes.
+
+    ``parse()`` decodes the body into the model the plain method returns (once; later calls
+    give the same object) and raises `ResponseDecodeError` when it does not fit.
+    """
+
+    __slots__ = ("_parsed", "_parser", "attempts", "content", "elapsed", "headers",
+                 "request_id", "status")
+
+    def __init__(self, outcome: Outcome, parser: Callable[[APIResponse[T]], T]) -> None:
+        response = outcome.response
+        self.status: int = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self.content: bytes = response.body
+        self.request_id: str | None = request_id_from(response.headers)
+        self.elapsed: float = outcome.elapsed
+        self.attempts: int = outcome.attempts
+        self._parser = parser
+        self._parsed: object = _UNPARSED
+
+    def parse(self) -> T:
+        """The model (or ``None`` for an operation that returns nothing)."""
+        if self._parsed is _UNPARSED:
+            try:
+                self._parsed = self._parser(self)
+            except ResponseDecodeError as exc:
+                raise exc.with_request_id(self.request_id) from None
+        return self._parsed  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return (
+            f"APIResponse(status={self.status}, request_id={self.request_id!r}, "
+            f"attempts={self.attempts}, elapsed={self.elapsed:.3f})"
+        )
