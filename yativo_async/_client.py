@@ -288,8 +288,8 @@ class YativoClient:
     def from_env(cls, **overrides: Unpack[ClientOptions]) -> YativoClient:
         """Build a client from ``YATIVO_API_KEY``, ``YATIVO_API_SECRET``,
         ``YATIVO_ACCESS_TOKEN``, ``YATIVO_BASE_URL``, ``YATIVO_TOTP_SECRET`` (and
-        ``YATIVO_REDIS_URL``, ``YATIVO_ALLOW_INSECURE_HTTP=1``); keyword arguments (any of `YativoClient`'s, typed by
-        `ClientOptions`) win over the environment.
+        ``YATIVO_REDIS_URL``, ``YATIVO_ALLOW_INSECURE_HTTP=1``); keyword arguments (any of
+        `YativoClient`'s, typed by `ClientOptions`) win over the environment.
 
         Raises:
             ValueError: no credentials in the environment or the overrides (the message
