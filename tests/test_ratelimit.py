@@ -165,10 +165,10 @@ async def test_waking_is_o1_per_freed_slot() -> None:
     checks = 0
     original = limiter._can_take
 
-    def counting(t: float) -> bool:
+    def counting(t: float, batch: bool = False) -> bool:
         nonlocal checks
         checks += 1
-        return original(t)
+        return original(t, batch)
 
     limiter._can_take = counting  # type: ignore[method-assign]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 
 import pytest
 import redis.asyncio as aioredis
@@ -99,7 +97,9 @@ async def test_a_crashed_holder_frees_its_slot_after_the_lease(redis_url: str) -
     limits = [y.RateLimit(1, 0.2)]
     crashed = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
     other = y.RedisRateLimiter(redis_url, "crash", limits, lease=0.3)
-    await crashed.acquire()  # never released: its process "died"
+    await crashed.acquire()  # never released: its process "died"...
+    assert crashed._keeper is not None
+    crashed._keeper.cancel()  # ...so nothing renews the lease either
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     slot = await other.acquire()
@@ -148,37 +148,7 @@ async def test_max_wait_fails_fast_with_retry_after(redis_url: str) -> None:
     await b.aclose()
 
 
-WORKER = """
-import asyncio, json, sys
-import yativo_async as y
-
-async def main(base_url, api_key, api_secret, redis_url, calls):
-    async with y.YativoClient(api_key=api_key, api_secret=api_secret, base_url=base_url,
-                              rate_limits=[y.RateLimit(10, 1.0)], redis=redis_url) as client:
-        await asyncio.gather(*(client.api_keys.list() for _ in range(calls)))
-        print(json.dumps(client.stats.as_dict()))
-
-asyncio.run(main(*sys.argv[1:5], int(sys.argv[5])))
-"""
-
-
-async def test_real_processes_one_exchange_zero_429s(redis_url: str) -> None:
-    async with FakeYativo(rate_limits=[y.RateLimit(10, 1.0)]) as fake:
-        key = fake.add_key()
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-c", WORKER, fake.base_url, key.api_key, key.api_secret,
-                redis_url, "8", stdout=asyncio.subprocess.PIPE,
-            )
-            for _ in range(3)
-        ]
-        outputs = [await p.communicate() for p in procs]
-    assert all(p.returncode == 0 for p in procs)
-    stats = [json.loads(out) for out, _ in outputs]
-    assert sum(s["token_exchanges"] for s in stats) == 1
-    assert fake.token_exchanges == 1
-    assert fake.count("status:429") == 0
-    assert fake.count("status:200") == 24 + 1  # the calls and the one exchange
+# Real processes: tests/test_fleet.py.
 
 
 async def test_cancelled_while_redis_grants_gives_the_slot_back(redis_url: str) -> None:

@@ -34,6 +34,7 @@ from ._errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RedisUnavailableError,
     ResponseDecodeError,
     ServerError,
     TokenUnavailableError,
@@ -55,7 +56,7 @@ from ._models import (
     Scope,
     ScopeName,
 )
-from ._ratelimit import SlidingWindowLimiter, WindowStatus
+from ._ratelimit import FleetStats, SlidingWindowLimiter, WindowStatus
 from ._redis import RedisRateLimiter, RedisTokenCache
 from ._resources import ApiKeysWithRawResponse, AuthWithRawResponse
 from ._response import APIResponse
@@ -89,6 +90,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "ExchangeTokenProvider",
+    "FleetStats",
     "HttpxTransport",
     "JSONValue",
     "KeyRateLimit",
@@ -102,6 +104,7 @@ __all__ = [
     "RateLimitError",
     "RedisRateLimiter",
     "RedisTokenCache",
+    "RedisUnavailableError",
     "Request",
     "Response",
     "ResponseDecodeError",

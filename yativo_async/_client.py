@@ -27,8 +27,15 @@ from ._config import DEFAULT_RATE_LIMITS, RateLimit, RetryPolicy, Timeouts
 from ._errors import ClientClosedError
 from ._logging import configure_from_env
 from ._pipeline import ClientStats, Options, Pipeline
-from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus
-from ._redis import RedisRateLimiter, RedisTokenCache, connect_redis, redis_key_id
+from ._ratelimit import Limiter, NullLimiter, SlidingWindowLimiter, WindowStatus, check_reserve
+from ._redis import (
+    LEASE_MARGIN,
+    RedisRateLimiter,
+    RedisTokenCache,
+    check_fallback,
+    connect_redis,
+    redis_key_id,
+)
 from ._resources import (
     ApiKeysResource,
     AuthResource,
@@ -91,6 +98,9 @@ class ClientOptions(TypedDict, total=False):
     seed: int | None
     redis: Any
     allow_insecure_http: bool
+    interactive_reserve: float
+    redis_fallback: Literal["fail", "local"]
+    local_share: float | None
 
 
 class _Unset(enum.Enum):
@@ -120,6 +130,15 @@ class YativoClient:
         token_path: ``"/apikey/token"`` (doc 002, default) or ``"/auth/token"`` (doc 000).
         redis: a URL or a ``redis.asyncio.Redis`` (extra ``redis``): the key's rate-limit
             budget and its bearer token are shared with every process on that Redis.
+        interactive_reserve: the share of every rate-limit window that ``"batch"`` calls may
+            not take, so an interactive call finds budget at once while a batch job
+            saturates the key (0 turns the reserve off; interactive calls still go first).
+        redis_fallback: with ``redis=``, what happens while Redis is unreachable: ``"fail"``
+            (default) raises `RedisUnavailableError` before sending anything; ``"local"``
+            goes on with an in-process limiter at ``local_share`` of the budget and returns
+            to Redis by itself.
+        local_share: the share of each window one process may use during an outage
+            (``redis_fallback="local"``; required there).
         allow_insecure_http: allow an ``http://`` base URL to a host that is not loopback
             (the API secret, tokens and 2FA codes would cross the network unencrypted).
             TLS verification cannot be switched off here: pass your own transport (with
@@ -151,6 +170,9 @@ class YativoClient:
         seed: int | None = None,
         redis: Any = None,
         allow_insecure_http: bool = False,
+        interactive_reserve: float = 0.1,
+        redis_fallback: Literal["fail", "local"] = "fail",
+        local_share: float | None = None,
     ) -> None:
         configure_from_env()  # YATIVO_LOG, for people who have not set up logging
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -179,6 +201,8 @@ class YativoClient:
         # redis=: the key's budget and token are shared with every process on that Redis.
         self._redis_parts: list[Any] = []
         self._redis_owned: Any = None
+        check_reserve(interactive_reserve)
+        check_fallback(redis_fallback, local_share)
         redis_client = None
         if redis is not None:
             redis_client, owned = connect_redis(redis)
@@ -191,14 +215,20 @@ class YativoClient:
                 access_token.get_secret_value() if isinstance(access_token, Secret)
                 else access_token
             ) or "custom"
-            self._limiter = RedisRateLimiter(redis_client, redis_key_id(identity), rate_limits,
-                                             max_wait=max_wait)
+            self._limiter = RedisRateLimiter(
+                redis_client, redis_key_id(identity), rate_limits, max_wait=max_wait,
+                interactive_reserve=interactive_reserve, fallback=redis_fallback,
+                local_share=local_share, stats=self.stats.fleet,
+                # An in-flight slot lives as long as an attempt can (renewed past it).
+                lease=self._timeouts.request + LEASE_MARGIN,
+            )
             self._redis_parts.append(self._limiter)
         else:
-            self._limiter = SlidingWindowLimiter(rate_limits, max_wait=max_wait)
+            self._limiter = SlidingWindowLimiter(rate_limits, max_wait=max_wait,
+                                                 interactive_reserve=interactive_reserve)
         cache = None
         if redis_client is not None and api_key is not None:
-            cache = RedisTokenCache(redis_client)
+            cache = RedisTokenCache(redis_client, fallback=redis_fallback)
         self._tokens: TokenProvider = self._make_provider(
             api_key, api_secret, access_token, token_provider, token_skew, cache
         )

@@ -18,6 +18,7 @@
      │    └── ClientClosedError         the client was closed before the call ended
      ├── ResponseDecodeError       a body that is not what the docs promise
      ├── OutcomeUnknownError       a create/generate/rotate that may or may not have happened
+     ├── RedisUnavailableError     Redis (the fleet's shared budget) unreachable: nothing sent
      └── TokenUnavailableError     no bearer token could be had (the exchange failed or backs off)
 
 Rules: errors carry data, never secrets. Bodies kept on an error are capped and have
@@ -42,6 +43,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedisUnavailableError",
     "ResponseDecodeError",
     "ServerError",
     "TokenUnavailableError",
@@ -258,6 +260,16 @@ class OutcomeUnknownError(YativoError):
         self.operation = operation
         self.key_name = key_name
         self.key_id = key_id
+
+
+class RedisUnavailableError(YativoError):
+    """Redis, which shares the rate-limit budget (and the token) of a fleet, cannot be
+    reached, so nothing was sent (the fleet could not account for it). The cause is
+    chained. ``redis_fallback="local"`` on the client goes on without Redis instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TokenUnavailableError(YativoError):

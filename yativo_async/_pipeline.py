@@ -55,7 +55,7 @@ from ._errors import (
     OutcomeUnknownError,
     YativoError,
 )
-from ._ratelimit import DEFAULT_MAX_WAIT, Lane, Limiter, MaxWait, Slot
+from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait, Slot
 from ._retry import is_retryable, retrying
 from ._sansio import (
     build_request,
@@ -85,6 +85,8 @@ class ClientStats:
     server_429s: int = 0
     auth_replays: int = 0
     tokens: TokenStats = attrs.field(factory=TokenStats)
+    #: what the Redis limiter met (outages, fallback slots, re-seeds); zeros without Redis
+    fleet: FleetStats = attrs.field(factory=FleetStats)
 
     @property
     def token_exchanges(self) -> int:
@@ -102,6 +104,9 @@ class ClientStats:
             "token_exchanges": self.tokens.exchanges,
             "token_failures": self.tokens.failures,
             "token_refreshes": dict(self.tokens.refreshes),
+            "redis_outages": self.fleet.redis_outages,
+            "redis_fallback_slots": self.fleet.fallback_slots,
+            "redis_reseeds": self.fleet.reseeds,
         }
 
 

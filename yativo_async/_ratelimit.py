@@ -15,12 +15,17 @@ Rules of this module:
 5. Time is the running loop's clock (``loop.time()``) and sleeping is done by the loop, so
    tests run days of traffic in virtual time.
 6. Server hints only ever make it stricter than configured, never looser.
+7. Lanes: ``"interactive"`` waiters are served before ``"batch"`` ones, FIFO within a lane
+   (the token exchange, ``priority``, goes before both). A batch call may not take the
+   ``interactive_reserve`` share of any window, so an interactive call finds budget at once
+   while a batch job saturates the key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Final, Literal, Protocol, runtime_checkable
@@ -32,6 +37,7 @@ from ._errors import RateLimitError
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
+    "FleetStats",
     "Lane",
     "Limiter",
     "MaxWait",
@@ -39,6 +45,9 @@ __all__ = [
     "Slot",
     "SlidingWindowLimiter",
     "WindowStatus",
+    "check_lane",
+    "check_reserve",
+    "reserved_slots",
 ]
 
 
@@ -68,6 +77,18 @@ class WindowStatus:
     next_free_in: float | None
 
 
+@attrs.define
+class FleetStats:
+    """What the Redis limiter (`RedisRateLimiter`) met. Counters only grow."""
+
+    #: times Redis became unreachable (each outage counted once)
+    redis_outages: int = 0
+    #: slots taken from the in-process fallback limiter while Redis was unreachable
+    fallback_slots: int = 0
+    #: times this process found Redis had lost the windows and put its own slots back
+    reseeds: int = 0
+
+
 class _Window:
     __slots__ = ("in_flight", "limit", "period", "releases")
 
@@ -87,17 +108,17 @@ class _Window:
         self.purge(now)
         return self.limit - len(self.releases) - self.in_flight
 
-    def next_free(self, now: float) -> float | None:
-        """When one slot will be free, if only the clock has to move (None: a response must
-        come back first)."""
-        deficit = len(self.releases) + self.in_flight - self.limit + 1
+    def next_free(self, now: float, reserved: int = 0) -> float | None:
+        """When one slot (outside ``reserved`` ones) will be free, if only the clock has to
+        move (None: a response must come back first)."""
+        deficit = len(self.releases) + self.in_flight - (self.limit - reserved) + 1
         if deficit <= 0:
             return now
         if deficit <= len(self.releases):
             return self.releases[deficit - 1]
         return None
 
-    def earliest_start(self, now: float, ahead: int) -> float:
+    def earliest_start(self, now: float, ahead: int, reserved: int = 0) -> float:
         """A lower bound on when the request after ``ahead`` queued ones may start.
 
         The window's slots free at: now (free ones), the stamped release times, and now + T
@@ -109,8 +130,10 @@ class _Window:
         releases = self.releases
         # Negative when the server lowered the limit below the slots in use: then the first
         # -free frees only bring the count back to the limit, and index - free skips them.
-        free = self.limit - len(releases) - self.in_flight
-        rounds, index = divmod(ahead, self.limit)
+        # A batch request may not use the ``reserved`` slots: its window is that much smaller.
+        limit = self.limit - reserved
+        free = limit - len(releases) - self.in_flight
+        rounds, index = divmod(ahead, limit)
         if index < free:
             first = now
         elif index - free < len(releases):
@@ -204,11 +227,36 @@ _NULL_SLOT: Final = _LocalSlot(None)
 
 
 class _Waiter:
-    __slots__ = ("future", "granted")
+    __slots__ = ("batch", "future", "granted")
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
+    def __init__(self, future: asyncio.Future[None], batch: bool) -> None:
         self.future = future
+        self.batch = batch
         self.granted = False
+
+
+def check_reserve(interactive_reserve: object) -> float:
+    """``interactive_reserve`` as a float in [0, 1), or a ValueError/TypeError naming it."""
+    if isinstance(interactive_reserve, bool) or not isinstance(interactive_reserve, (int, float)):
+        raise TypeError(f"interactive_reserve must be a number, got {interactive_reserve!r}")
+    if not 0 <= interactive_reserve < 1:
+        raise ValueError("interactive_reserve must be a share in [0, 1) (0.1: batch calls may "
+                         f"not take the last 10% of a window), got {interactive_reserve!r}")
+    return float(interactive_reserve)
+
+
+def reserved_slots(limit: int, share: float) -> int:
+    """Slots of a window of ``limit`` that batch calls may not take: the share rounded up (so
+    a small window still keeps one back), but never all of them (batch must move)."""
+    if share <= 0 or limit <= 1:
+        return 0
+    return min(limit - 1, math.ceil(limit * share - 1e-9))
+
+
+def check_lane(lane: object) -> Lane:
+    if lane not in ("interactive", "batch"):
+        raise ValueError(f"lane (priority) must be 'interactive' or 'batch', got {lane!r}")
+    return lane
 
 
 class SlidingWindowLimiter:
@@ -220,9 +268,16 @@ class SlidingWindowLimiter:
             fail with `RateLimitError` (``retry_after`` set) when the request could not
             start in time: at once if the queue ahead already says so, else when the
             time is up.
+        interactive_reserve: the share of every window ``"batch"`` calls may not take.
     """
 
-    def __init__(self, limits: Sequence[RateLimit], *, max_wait: float | None = None) -> None:
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        *,
+        max_wait: float | None = None,
+        interactive_reserve: float = 0.0,
+    ) -> None:
         if not limits:
             raise ValueError("SlidingWindowLimiter needs at least one RateLimit (use [] on the "
                              "client to turn limiting off)")
@@ -234,8 +289,12 @@ class SlidingWindowLimiter:
         self._configured = tuple(limits)
         self._windows = [_Window(rl.limit, rl.period) for rl in limits]
         self._max_wait = max_wait
+        self._reserve = check_reserve(interactive_reserve)
+        # Rule 7: one FIFO queue per lane; the interactive one is always served first.
         self._waiters: deque[_Waiter] = deque()
+        self._batch: deque[_Waiter] = deque()
         self._n_waiting = 0
+        self._n_batch = 0
         self._timer: asyncio.TimerHandle | None = None
         # A cap the server announced: at most _cap_left more starts before _cap_until.
         self._cap_left: int | None = None
@@ -261,28 +320,33 @@ class SlidingWindowLimiter:
         """Wait for a slot in every window (FIFO). ``priority`` jumps the queue (used for
         the token exchange, which every queued request is waiting on). ``max_wait``
         overrides the limiter's for this call."""
+        batch = check_lane(lane) == "batch" and not priority
         loop = asyncio.get_running_loop()
         self._loop = loop
         now = loop.time()
-        if (priority or not self._n_waiting) and self._can_take(now):
+        ahead = 0 if priority else (self._n_waiting if batch else self._n_waiting - self._n_batch)
+        if not ahead and self._can_take(now, batch):
             self._take()
             return _LocalSlot(self)
         if max_wait is DEFAULT_MAX_WAIT:
             max_wait = self._max_wait
         if max_wait is not None:
-            start = self.earliest_start(now, ahead=0 if priority else self._n_waiting)
+            start = self.earliest_start(now, ahead=ahead, batch=batch)
             if start - now > max_wait:
                 raise self._budget_error(start - now, max_wait)
-        waiter = _Waiter(loop.create_future())
+        waiter = _Waiter(loop.create_future(), batch)
         if priority:
             self._waiters.appendleft(waiter)
+        elif batch:
+            self._batch.append(waiter)
+            self._n_batch += 1
         else:
             self._waiters.append(waiter)
         self._n_waiting += 1
         deadline_handle = None
         if max_wait is not None:
             deadline_handle = loop.call_at(now + max_wait, self._expire, waiter, max_wait)
-        if len(self._waiters) == 1 or priority:
+        if not ahead:
             self._wake()
         try:
             await waiter.future
@@ -291,15 +355,13 @@ class SlidingWindowLimiter:
                 # Granted, but the caller left before sending: give the slot back.
                 self._release(False)
             else:
-                self._n_waiting -= 1
+                self._left(waiter)
                 waiter.future.cancel()
-                if self._waiters and self._waiters[0] is waiter:
-                    self._wake()
+                self._wake()
             raise
         except RateLimitError:
-            self._n_waiting -= 1
-            if self._waiters and self._waiters[0] is waiter:
-                self._wake()
+            self._left(waiter)
+            self._wake()
             raise
         finally:
             if deadline_handle is not None:
@@ -307,9 +369,19 @@ class SlidingWindowLimiter:
         self.time_waited += loop.time() - now
         return _LocalSlot(self)
 
-    def earliest_start(self, now: float, *, ahead: int) -> float:
-        """A lower bound on when a request with ``ahead`` requests queued before it starts."""
-        start = max(w.earliest_start(now, ahead) for w in self._windows)
+    def _left(self, waiter: _Waiter) -> None:
+        """A waiter left its queue without a slot (cancelled or expired)."""
+        self._n_waiting -= 1
+        if waiter.batch:
+            self._n_batch -= 1
+
+    def earliest_start(self, now: float, *, ahead: int, batch: bool = False) -> float:
+        """A lower bound on when a request with ``ahead`` requests queued before it starts
+        (a batch one may not use the reserved slots)."""
+        start = max(
+            w.earliest_start(now, ahead, self._reserved(w) if batch else 0)
+            for w in self._windows
+        )
         if self._cap_left is not None and now < self._cap_until and ahead >= self._cap_left:
             start = max(start, self._cap_until)
         return start
@@ -376,6 +448,13 @@ class SlidingWindowLimiter:
     async def aclose(self) -> None:
         return None
 
+    def seed(self, frees_at: Sequence[Sequence[float]]) -> None:
+        """Count slots used elsewhere (per window, the loop times they free at, in order):
+        how `RedisRateLimiter` hands its own recent slots to its outage fallback."""
+        now = self._now()
+        for w, times in zip(self._windows, frees_at, strict=False):
+            w.releases.extend(sorted(t for t in times if t > now))
+
     def _cap(self, left: int, until: float) -> None:
         now = self._now()
         if self._cap_left is not None and now < self._cap_until:
@@ -393,12 +472,17 @@ class SlidingWindowLimiter:
         except RuntimeError:
             return self._loop.time() if self._loop is not None else 0.0
 
-    def _can_take(self, now: float) -> bool:
+    def _reserved(self, w: _Window) -> int:
+        return reserved_slots(w.limit, self._reserve)
+
+    def _can_take(self, now: float, batch: bool = False) -> bool:
         if self._cap_left is not None:
             if now >= self._cap_until:
                 self._cap_left = None
             elif self._cap_left <= 0:
                 return False
+        if batch:
+            return all(w.free(now) >= 1 + self._reserved(w) for w in self._windows)
         return all(w.free(now) >= 1 for w in self._windows)
 
     def _take(self) -> None:
@@ -413,40 +497,45 @@ class SlidingWindowLimiter:
             w.in_flight -= 1
             if sent:
                 w.releases.append(now + w.period)
-        if self._waiters:
+        if self._n_waiting:
             self._wake()
+
+    def _head(self) -> _Waiter | None:
+        """The next waiter to serve: interactive (and priority) first, then batch."""
+        for queue in (self._waiters, self._batch):
+            while queue and queue[0].future.done():  # cancelled or expired: drop it
+                queue.popleft()
+            if queue:
+                return queue[0]
+        return None
 
     def _wake(self) -> None:
         """Grant slots to the head of the queue while budget allows; arm one timer."""
         now = self._now()
-        waiters = self._waiters
-        while waiters:
-            head = waiters[0]
-            if head.future.done():  # cancelled or expired: drop it
-                waiters.popleft()
-                continue
-            if not self._can_take(now):
-                break
-            waiters.popleft()
+        while (head := self._head()) is not None and self._can_take(now, head.batch):
+            (self._batch if head.batch else self._waiters).popleft()
             self._take()
-            self._n_waiting -= 1
+            self._left(head)
             head.granted = True
             head.future.set_result(None)
-        self._arm_timer(now)
+        self._arm_timer(now, head)
 
-    def _arm_timer(self, now: float) -> None:
+    def _arm_timer(self, now: float, head: _Waiter | None = None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._waiters:
-            return
+        if head is None:
+            head = self._head()
+            if head is None:
+                return
         when = now
         if self._cap_left is not None and self._cap_left <= 0 and now < self._cap_until:
             when = self._cap_until
         for w in self._windows:
-            if w.free(now) >= 1:
+            reserved = self._reserved(w) if head.batch else 0
+            if w.free(now) >= 1 + reserved:
                 continue
-            nxt = w.next_free(now)
+            nxt = w.next_free(now, reserved)
             if nxt is None:
                 return  # a response will come back and call _wake
             when = max(when, nxt)
@@ -459,14 +548,17 @@ class SlidingWindowLimiter:
         if waiter.future.done():
             return
         now = self._now()
-        # Position in the queue decides the estimate; the head has nobody ahead.
+        # Position in the queue decides the estimate; the head has nobody ahead. A batch
+        # waiter also has every interactive one ahead of it.
         ahead = 0
-        for other in self._waiters:
-            if other is waiter:
-                break
-            if not other.future.done():
-                ahead += 1
-        retry_after = max(0.0, self.earliest_start(now, ahead=ahead) - now)
+        queues = (self._waiters, self._batch) if waiter.batch else (self._waiters,)
+        for queue in queues:
+            for other in queue:
+                if other is waiter:
+                    break
+                if not other.future.done():
+                    ahead += 1
+        retry_after = max(0.0, self.earliest_start(now, ahead=ahead, batch=waiter.batch) - now)
         waiter.future.set_exception(self._budget_error(retry_after, max_wait))
 
     def _budget_error(self, retry_after: float, max_wait: float) -> RateLimitError:

@@ -16,6 +16,22 @@ Rules of this module:
    never another holder's), waiters read the cached token.
 5. A token at rest in Redis is encrypted (AES-GCM) under a key derived from the API secret:
    someone with Redis but not the secret cannot read or forge it.
+6. Cluster-ready: every key of one budget carries the same hash tag (``{name}``), so each
+   script touches one cluster slot; a ``RedisCluster`` works as a ``Redis`` does.
+7. Leases follow the request timeout: an in-flight slot's lease is what an attempt can last
+   plus a margin, renewed in the background while the call is legitimately still running,
+   so a dead process's slots come back within the lease, not after ten minutes.
+8. Lanes across the fleet: the lane and the reserve go into the script; a batch caller may
+   not take the reserved share, and takes nothing while an interactive caller waits anywhere
+   in the fleet (each waiting interactive caller leaves a short-lived mark).
+9. Redis loses the windows (restart without persistence, flush, failover): an epoch marker
+   tells. Each process puts back the slots it used itself in windows still open (in flight,
+   and stamped ones: it knows them exactly) and no slot is granted until a grace has passed,
+   so a restart costs a short pause, never a burst past the limit.
+10. Redis unreachable: ``fallback="fail"`` (default) raises `RedisUnavailableError` before
+    anything is sent; ``"local"`` goes on with an in-process limiter at ``local_share`` of the
+    budget. Logged once per outage, counted in `FleetStats`; Redis is tried again every
+    ``retry_redis`` seconds and used again by itself when it answers.
 """
 
 from __future__ import annotations
@@ -26,41 +42,96 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Final
 
 from ._config import RateLimit
-from ._errors import RateLimitError, TokenUnavailableError
+from ._errors import RateLimitError, RedisUnavailableError, TokenUnavailableError
 from ._models import AccessToken
-from ._ratelimit import DEFAULT_MAX_WAIT, Lane, MaxWait, Slot, WindowStatus
+from ._ratelimit import (
+    DEFAULT_MAX_WAIT,
+    FleetStats,
+    Lane,
+    MaxWait,
+    SlidingWindowLimiter,
+    Slot,
+    WindowStatus,
+    check_lane,
+    check_reserve,
+)
 from ._secret import Secret
 
-__all__ = ["RedisRateLimiter", "RedisTokenCache", "connect_redis", "redis_key_id"]
+__all__ = [
+    "LEASE_MARGIN",
+    "RedisRateLimiter",
+    "RedisTokenCache",
+    "check_fallback",
+    "connect_redis",
+    "redis_key_id",
+]
+
+#: seconds added to the request timeout for an in-flight slot's lease (rule 7)
+LEASE_MARGIN: Final = 5.0
 
 _log = logging.getLogger("yativo_async")
 
-# KEYS: the pause key, then one sorted set per window.
-# ARGV: slot id, lease seconds, then (limit, period) per window.
+# KEYS: pause, epoch, grace, interactive waiters, then one sorted set per window (all under
+# one hash tag: one cluster slot).
+# ARGV: 1 slot id, 2 lease, 3 lane ('i' interactive, 'b' batch, 'p' priority), 4 reserve
+# share, 5 the epoch this process knows ('' at first), 6 a fresh epoch id, 7 grace seconds,
+# 8 seconds a batch caller naps while an interactive one waits, then (limit, period) per window.
 # A member is a slot id; its score is when the slot frees, in Redis seconds.
+# Returns {status, value, in_flight, epoch}: status 1 granted (value: Redis now), 0 refused
+# (value: seconds to wait), -1 the epoch changed (Redis lost the windows: re-seed first).
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('SET', KEYS[2], epoch)
+  if ARGV[5] ~= '' then
+    -- this process knew an earlier epoch: Redis lost the windows (restart, flush, failover)
+    local grace = tonumber(ARGV[7])
+    redis.call('SET', KEYS[3], tostring(now + grace), 'PX', math.ceil(grace * 1000) + 1)
+  end
+end
+if ARGV[5] ~= '' and epoch ~= ARGV[5] then
+  return {-1, epoch, 0, epoch}
+end
 local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
+local grace_until = tonumber(redis.call('GET', KEYS[3]) or '0')
+if grace_until > paused then paused = grace_until end
 if paused > now then
-  return {0, tostring(paused - now), 0}
+  return {0, tostring(paused - now), 0, epoch}
+end
+local lane = ARGV[3]
+if lane == 'b' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  if redis.call('ZCARD', KEYS[4]) > 0 then
+    -- an interactive call waits somewhere in the fleet: it goes first
+    return {0, ARGV[8], 1, epoch}
+  end
 end
 local lease = tonumber(ARGV[2])
+local share = tonumber(ARGV[4])
 local wait = 0
 local in_flight = 0
-for i = 2, #KEYS do
+for i = 5, #KEYS do
   local limit = tonumber(ARGV[2 * i - 1])
   local period = tonumber(ARGV[2 * i])
+  local cap = limit
+  if lane == 'b' and share > 0 and limit > 1 then
+    cap = limit - math.min(limit - 1, math.ceil(limit * share - 1e-9))
+  end
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   local used = redis.call('ZCARD', KEYS[i])
-  if used >= limit then
-    local entry = redis.call('ZRANGE', KEYS[i], used - limit, used - limit, 'WITHSCORES')
+  if used >= cap then
+    local entry = redis.call('ZRANGE', KEYS[i], used - cap, used - cap, 'WITHSCORES')
     local frees = tonumber(entry[2])
     if frees - now > wait then
       wait = frees - now
@@ -69,29 +140,104 @@ for i = 2, #KEYS do
   end
 end
 if wait > 0 then
-  return {0, tostring(wait), in_flight}
+  if lane == 'i' then
+    -- batch callers anywhere hold back until this one is served (or its mark lapses)
+    local mark = math.min(wait, tonumber(ARGV[8])) + 1
+    redis.call('ZADD', KEYS[4], now + mark, ARGV[1])
+    redis.call('EXPIRE', KEYS[4], math.ceil(mark) + 1)
+  end
+  return {0, tostring(wait), in_flight, epoch}
 end
-for i = 2, #KEYS do
+redis.call('ZREM', KEYS[4], ARGV[1])
+for i = 5, #KEYS do
   local period = tonumber(ARGV[2 * i])
   redis.call('ZADD', KEYS[i], now + lease + period, ARGV[1])
   redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
 end
-return {1, tostring(now), 0}
+return {1, tostring(now), 0, epoch}
 """
 
-# KEYS: one sorted set per window. ARGV: '1' (sent: stamp) or '0' (unsent: remove), slot id,
-# then the period of each window.
+# KEYS: the interactive waiters, then one sorted set per window. ARGV: '1' (sent: stamp) or
+# '0' (unsent: remove), slot id, then the period of each window. Returns Redis now.
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for i = 1, #KEYS do
+redis.call('ZREM', KEYS[1], ARGV[2])
+for i = 2, #KEYS do
   if ARGV[1] == '1' then
-    redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[2 + i]), ARGV[2])
+    redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1 + i]), ARGV[2])
   else
     redis.call('ZREM', KEYS[i], ARGV[2])
   end
 end
-return 1
+return tostring(now)
+"""
+
+# KEYS: epoch, then one sorted set per window. ARGV: 1 the epoch this process knows, 2 lease,
+# then the period of each window, then the ids of the slots this process has in flight.
+# Extends their leases (only while still in flight: a stamped slot is never touched).
+# Returns {epoch or '', Redis now}.
+_KEEP = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local epoch = redis.call('GET', KEYS[1])
+if epoch ~= ARGV[1] then
+  return {epoch or '', tostring(now)}
+end
+local lease = tonumber(ARGV[2])
+local n = #KEYS - 1
+for i = 2, #KEYS do
+  local period = tonumber(ARGV[1 + i])
+  for j = 3 + n, #ARGV do
+    local score = tonumber(redis.call('ZSCORE', KEYS[i], ARGV[j]) or '0')
+    if score > now + period then
+      redis.call('ZADD', KEYS[i], 'XX', now + lease + period, ARGV[j])
+      redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+    end
+  end
+end
+return {epoch, tostring(now)}
+"""
+
+# KEYS: epoch, grace, then one sorted set per window. ARGV: 1 a fresh epoch id, 2 grace
+# seconds, 3 lease, 4 the epoch this process knows (nothing to do if Redis still has it),
+# then per window: its period, a count, and that many (score, id) pairs;
+# a score of 0 marks a slot still in flight. Puts back what this process used in the
+# windows still open and holds every grant back for the grace (so every process can do
+# the same). Returns the epoch.
+_RESEED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local epoch = redis.call('GET', KEYS[1])
+if epoch == ARGV[4] then
+  return epoch  -- already re-seeded into this epoch (the keeper and a caller both noticed)
+end
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local grace = tonumber(ARGV[2])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now + grace > current then
+  redis.call('SET', KEYS[2], tostring(now + grace), 'PX', math.ceil(grace * 1000) + 1)
+end
+local lease = tonumber(ARGV[3])
+local j = 5
+for i = 3, #KEYS do
+  local period = tonumber(ARGV[j])
+  local count = tonumber(ARGV[j + 1])
+  j = j + 2
+  for k = 1, count do
+    local score = tonumber(ARGV[j])
+    if score == 0 then score = now + lease + period end
+    if score > now then
+      redis.call('ZADD', KEYS[i], 'NX', score, ARGV[j + 1])
+    end
+    j = j + 2
+  end
+  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+end
+return epoch
 """
 
 # KEYS: the pause key. ARGV: seconds from now. Only ever extends.
@@ -128,12 +274,42 @@ def _import_redis() -> Any:
     return redis_asyncio
 
 
+_SCHEMES: Final = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
 def connect_redis(redis: Any) -> tuple[Any, bool]:
-    """A URL or a ``redis.asyncio.Redis``; returns (client, whether we own it)."""
+    """A URL or a ``redis.asyncio.Redis`` / ``RedisCluster``; returns (client, whether we
+    own it). URLs: ``redis://``, ``rediss://`` (TLS), ``unix://`` (a socket), and
+    ``redis+cluster://`` / ``rediss+cluster://`` (a cluster, from one of its nodes)."""
     if isinstance(redis, str):
-        return _import_redis().from_url(redis), True
+        scheme, sep, rest = redis.partition("://")
+        if not sep or scheme.lower() not in _SCHEMES:
+            raise ValueError(
+                "redis URL must start with one of "
+                f"{', '.join(s + '://' for s in _SCHEMES)}; got scheme {scheme!r}"
+            )
+        redis_asyncio = _import_redis()
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from redis.retry import Retry
+
+        # A pooled connection goes stale when Redis restarts: retry once or twice on a
+        # fresh one, quickly, before calling Redis unreachable; bounded connect and read
+        # times so an unreachable host fails fast instead of hanging a call.
+        options: dict[str, Any] = {
+            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 5.0,
+        }
+        if scheme.lower().endswith("+cluster"):
+            base = scheme.lower().removesuffix("+cluster")
+            return redis_asyncio.RedisCluster.from_url(f"{base}://{rest}", **options), True
+        return redis_asyncio.from_url(redis, **options), True
     if not all(hasattr(redis, name) for name in ("register_script", "get", "set")):
-        raise TypeError("redis must be a URL or a redis.asyncio.Redis client")
+        raise TypeError("redis must be a URL, a redis.asyncio.Redis or a "
+                        "redis.asyncio.RedisCluster")
     return redis, False
 
 
@@ -147,12 +323,21 @@ class RedisRateLimiter:
     ``name`` (see the module rules). Same interface as `SlidingWindowLimiter`.
 
     Args:
-        redis: a ``redis.asyncio.Redis`` (or a URL).
+        redis: a ``redis.asyncio.Redis`` or ``RedisCluster`` (or a URL).
         name: the budget's identity (e.g. ``redis_key_id(api_key)``).
         limits: the windows.
         max_wait: as for `SlidingWindowLimiter`.
-        lease: seconds an in-flight slot may stay unreleased (a crashed holder's slots free
-            after ``lease + period``).
+        interactive_reserve: the share of every window ``"batch"`` calls may not take.
+        lease: seconds an in-flight slot may stay unreleased without being renewed (a
+            crashed holder's slots free after ``lease + period``); the client sets it to
+            the request timeout plus `LEASE_MARGIN`. Slots still legitimately in flight are
+            renewed in the background.
+        grace: after Redis lost the windows (restart, flush, failover), seconds in which
+            no slot is granted while every process puts back the slots it used.
+        fallback: ``"fail"`` raises `RedisUnavailableError` while Redis is unreachable;
+            ``"local"`` goes on with an in-process limiter at ``local_share`` of the budget.
+        local_share: the share of each window this process may use during an outage.
+        retry_redis: seconds between tries of Redis during an outage (``"local"``).
         poll: the longest sleep between looks at Redis while another process holds budget.
         prefix: key prefix.
     """
@@ -164,29 +349,64 @@ class RedisRateLimiter:
         limits: Sequence[RateLimit],
         *,
         max_wait: float | None = None,
-        lease: float = 600.0,
+        interactive_reserve: float = 0.0,
+        lease: float = 35.0,
+        grace: float = 2.0,
+        fallback: str = "fail",
+        local_share: float | None = None,
+        retry_redis: float = 1.0,
         poll: float = 0.1,
         prefix: str = "yativo",
+        stats: FleetStats | None = None,
     ) -> None:
         if not limits:
             raise ValueError("RedisRateLimiter needs at least one RateLimit")
         for limit in limits:
             if not isinstance(limit, RateLimit):
                 raise TypeError(f"limits must hold RateLimit values, got {limit!r}")
+        for label, value in (("lease", lease), ("grace", grace), ("poll", poll),
+                             ("retry_redis", retry_redis)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{label} must be a number of seconds > 0, got {value!r}")
+        check_fallback(fallback, local_share)
         self._redis, self._owns = connect_redis(redis)
         self._limits = list(limits)
         self._max_wait = max_wait
-        self._lease = lease
+        self._reserve = check_reserve(interactive_reserve)
+        self._lease = float(lease)
+        self._grace = float(grace)
         self._poll = poll
-        self._prefix = f"{prefix}:rl:{name}"
+        self._fallback = fallback
+        self._local_share = local_share
+        self._retry_redis = retry_redis
+        # Rule 6: every key of one budget shares the hash tag, so one cluster slot.
+        self._prefix = f"{prefix}:rl:{{{name}}}"
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._release_script = self._redis.register_script(_RELEASE)
         self._pause_script = self._redis.register_script(_PAUSE)
-        self._turn = asyncio.Lock()
+        self._keep_script = self._redis.register_script(_KEEP)
+        self._reseed_script = self._redis.register_script(_RESEED)
+        # Rule 3 with lanes: one FIFO turn per lane; both heads poll, and the script holds
+        # batch back while an interactive caller waits anywhere in the fleet.
+        self._turns = {"interactive": asyncio.Lock(), "batch": asyncio.Lock()}
         self._released = asyncio.Event()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[Any]] = set()
         self._n_waiting = 0
         self._last_used: list[int] = [0] * len(self._limits)
+        # Rule 9: what this process used, to put back if Redis loses it: slots in flight,
+        # and per window the (frees at, id) of stamped slots, in Redis time.
+        self._epoch = ""
+        self._held: set[str] = set()
+        self._history: list[deque[tuple[float, str]]] = [deque() for _ in self._limits]
+        # Redis time minus loop time, from the last answer (to date fallback slots).
+        self._offset: float | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._reseeding: asyncio.Lock = asyncio.Lock()
+        # Rule 10: outage state.
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._local: SlidingWindowLimiter | None = None
+        self.stats = stats if stats is not None else FleetStats()
         self.time_waited = 0.0
 
     @property
@@ -197,10 +417,20 @@ class RedisRateLimiter:
     def waiting(self) -> int:
         return self._n_waiting
 
+    @property
+    def redis_available(self) -> bool:
+        """False while Redis is unreachable (the last try failed)."""
+        return self._down_since is None
+
     def _keys(self) -> list[str]:
-        return [f"{self._prefix}:pause"] + [
-            f"{self._prefix}:w{int(rl.period * 1000)}" for rl in self._limits
+        """pause, epoch, grace, interactive waiters, then one sorted set per window."""
+        p = self._prefix
+        return [f"{p}:pause", f"{p}:epoch", f"{p}:grace", f"{p}:iwait"] + [
+            f"{p}:w{int(rl.period * 1000)}" for rl in self._limits
         ]
+
+    def _window_keys(self) -> list[str]:
+        return self._keys()[4:]
 
     async def acquire(
         self,
@@ -209,8 +439,9 @@ class RedisRateLimiter:
         lane: Lane = "interactive",
         max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
-        """Take a slot in every window, fleet-wide. Local callers are served in order; a
-        ``priority`` caller (the token exchange) does not queue behind them."""
+        """Take a slot in every window, fleet-wide. Local callers are served in order
+        within their lane; a ``priority`` caller (the token exchange) does not queue."""
+        code = "p" if priority else ("b" if check_lane(lane) == "batch" else "i")
         loop = asyncio.get_running_loop()
         started = loop.time()
         if max_wait is DEFAULT_MAX_WAIT:
@@ -218,43 +449,74 @@ class RedisRateLimiter:
         deadline = None if max_wait is None else started + max_wait
         self._n_waiting += 1
         try:
-            if priority:
-                slot = await self._poll_until_granted(deadline, max_wait)
+            if self._down_since is not None and loop.time() < self._retry_at:
+                slot = await self._acquire_local(lane, priority, max_wait)
+            elif priority:
+                slot = await self._poll_until_granted(code, deadline, max_wait)
             else:
+                turn = self._turns[lane]
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())
                 try:
-                    await asyncio.wait_for(self._turn.acquire(), remaining)
+                    await asyncio.wait_for(turn.acquire(), remaining)
                 except asyncio.TimeoutError:
                     raise self._budget_error(None, max_wait) from None
                 try:
-                    slot = await self._poll_until_granted(deadline, max_wait)
+                    slot = await self._poll_until_granted(code, deadline, max_wait)
                 finally:
-                    self._turn.release()
+                    turn.release()
         finally:
             self._n_waiting -= 1
         self.time_waited += loop.time() - started
         return slot
 
-    async def _poll_until_granted(self, deadline: float | None, max_wait: float | None) -> Slot:
+    async def _poll_until_granted(
+        self, code: str, deadline: float | None, max_wait: float | None
+    ) -> Slot:
         loop = asyncio.get_running_loop()
-        args: list[Any] = [secrets.token_hex(8), self._lease]
-        for rl in self._limits:
-            args += [rl.limit, rl.period]
+        slot_id = secrets.token_hex(8)
         while True:
-            slot_id = args[0]
+            args: list[Any] = [slot_id, self._lease, code, self._reserve, self._epoch,
+                               secrets.token_hex(8), self._grace, self._poll]
+            for rl in self._limits:
+                args += [rl.limit, rl.period]
             try:
-                granted, value, in_flight = await self._acquire_script(
-                    keys=self._keys(), args=args
+                status, value, in_flight, epoch = await self._run(
+                    self._acquire_script, self._keys(), args
                 )
             except asyncio.CancelledError:
                 # Redis may have granted the slot before we left: give it back (a no-op
                 # if it did not), instead of holding it for the whole lease.
                 self._release_later(slot_id, False)
                 raise
-            if int(granted):
+            except Exception as exc:
+                if not _unreachable(exc):
+                    raise
+                lane: Lane = "batch" if code == "b" else "interactive"
+                left = None if deadline is None else max(0.0, deadline - loop.time())
+                return await self._went_down(exc, lane, code == "p", left)
+            self._came_back()
+            status = int(status)
+            value = _text(value)
+            if status == -1:
+                try:
+                    await self._reseed()
+                except Exception as exc:
+                    if not _unreachable(exc):
+                        raise
+                    lane_: Lane = "batch" if code == "b" else "interactive"
+                    left = None if deadline is None else max(0.0, deadline - loop.time())
+                    return await self._went_down(exc, lane_, code == "p", left)
+                continue
+            self._epoch = _text(epoch)
+            if status == 1:
+                self._offset = float(value) - loop.time()
+                self._held.add(slot_id)
+                self._start_keeper()
                 return _RedisSlot(self, slot_id)
             wait = float(value)
             if deadline is not None and loop.time() + wait > deadline:
+                if code == "i":
+                    self._release_later(slot_id, False)  # take back its waiting mark
                 raise self._budget_error(wait, max_wait)
             # Wait for the slot's known release time, or for a release: a local one wakes
             # us at once, another process's is seen at the next poll.
@@ -263,22 +525,161 @@ class RedisRateLimiter:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._released.wait(), nap)
 
+    @staticmethod
+    async def _run(script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script; once more on a connection error, since a pooled connection goes
+        stale when Redis restarts (the pool has dropped it by then)."""
+        try:
+            return await script(keys=keys, args=args)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+        return await script(keys=keys, args=args)
+
+    # -- outage (rule 10) ---------------------------------------------------------------
+
+    async def _went_down(
+        self, exc: BaseException, lane: Lane, priority: bool, max_wait: float | None
+    ) -> Slot:
+        loop = asyncio.get_running_loop()
+        first = self._down_since is None
+        if first:
+            self._down_since = loop.time()
+            self.stats.redis_outages += 1
+        self._retry_at = loop.time() + self._retry_redis
+        if self._fallback != "local":
+            if first:
+                _log.warning("Redis is unreachable (%s): calls fail with RedisUnavailableError "
+                             "until it returns", exc.__class__.__name__)
+            raise RedisUnavailableError(
+                f"Redis is unreachable ({exc.__class__.__name__}); the shared rate-limit "
+                "budget cannot be accounted for, so nothing was sent. Pass "
+                "redis_fallback='local' (with local_share=) to go on without Redis."
+            ) from exc
+        if first:
+            _log.warning("Redis is unreachable (%s): going on with an in-process limiter at "
+                         "%s of the budget until it returns", exc.__class__.__name__,
+                         f"{self._local_share:.0%}")
+        return await self._acquire_local(lane, priority, max_wait)
+
+    def _came_back(self) -> None:
+        if self._down_since is not None:
+            self._down_since = None
+            _log.warning("Redis is reachable again: the shared budget is back in use")
+
+    async def _acquire_local(self, lane: Lane, priority: bool, max_wait: MaxWait) -> Slot:
+        if self._fallback != "local":
+            raise RedisUnavailableError(
+                "Redis is unreachable; the shared rate-limit budget cannot be accounted "
+                "for, so nothing was sent (it is tried again shortly). Pass "
+                "redis_fallback='local' (with local_share=) to go on without Redis."
+            )
+        if self._local is None:
+            share = self._local_share or 0.0
+            self._local = SlidingWindowLimiter(
+                [RateLimit(max(1, math.floor(rl.limit * share)), rl.period)
+                 for rl in self._limits],
+                max_wait=self._max_wait, interactive_reserve=self._reserve,
+            )
+            # What this process itself used in the windows still open counts there too.
+            if self._offset is not None:
+                now = asyncio.get_running_loop().time()
+                self._local.seed([
+                    [frees - self._offset for frees, _ in history]
+                    + [now + rl.period] * len(self._held)
+                    for rl, history in zip(self._limits, self._history, strict=True)
+                ])
+        slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
+        self.stats.fallback_slots += 1
+        return _FallbackSlot(self, slot, secrets.token_hex(8))
+
+    # -- release, keeping, re-seeding (rules 2, 7 and 9) --------------------------------
+
     def _release_later(self, slot_id: str, sent: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._release(slot_id, sent))
+        self._spawn(self._release(slot_id, sent))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def _release(self, slot_id: str, sent: bool) -> None:
+        keys = self._keys()
         try:
-            await self._release_script(
-                keys=self._keys()[1:],
-                args=["1" if sent else "0", slot_id, *(rl.period for rl in self._limits)],
-            )
+            now = float(_text(await self._run(
+                self._release_script, [keys[3], *keys[4:]],
+                ["1" if sent else "0", slot_id, *(rl.period for rl in self._limits)],
+            )))
+            if sent and slot_id in self._held:
+                self._remember(slot_id, now)
         except Exception as exc:  # the lease frees the slot in the end
-            _log.warning("could not release a rate-limit slot in Redis (%s); its lease "
-                         "frees it later", exc.__class__.__name__)
+            if self._down_since is None:
+                _log.warning("could not release a rate-limit slot in Redis (%s); its lease "
+                             "frees it later", exc.__class__.__name__)
         finally:
+            self._held.discard(slot_id)
             self._released.set()
+
+    def _remember(self, slot_id: str, stamped: float) -> None:
+        """A stamped slot of ours, kept while its windows are open (to re-seed)."""
+        for rl, history in zip(self._limits, self._history, strict=True):
+            history.append((stamped + rl.period, slot_id))
+            while history and history[0][0] <= stamped:
+                history.popleft()
+
+    def _start_keeper(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self._keep())
+
+    async def _keep(self) -> None:
+        """While this process has slots in flight or in open windows: renew the leases of
+        the ones in flight, and notice when Redis lost the windows (then re-seed)."""
+        every = min(self._lease / 3, self._grace / 2)
+        loop = asyncio.get_running_loop()
+        while self._held or any(self._history):
+            await asyncio.sleep(every)
+            keys = self._keys()
+            try:
+                epoch, now = await self._run(
+                    self._keep_script, [keys[1], *keys[4:]],
+                    [self._epoch, self._lease, *(rl.period for rl in self._limits),
+                     *self._held],
+                )
+            except Exception as exc:
+                if _unreachable(exc):
+                    continue
+                _log.warning("rate-limit keeper: %s", exc.__class__.__name__)
+                continue
+            now_f = float(_text(now))
+            self._offset = now_f - loop.time()
+            for history in self._history:
+                while history and history[0][0] <= now_f:
+                    history.popleft()
+            if _text(epoch) != self._epoch:
+                with contextlib.suppress(Exception):
+                    await self._reseed()
+
+    async def _reseed(self) -> None:
+        """Redis lost the windows: put back the slots this process used in the windows
+        still open (it knows them exactly) and hold grants back for the grace."""
+        async with self._reseeding:
+            keys = self._keys()
+            args: list[Any] = [secrets.token_hex(8), self._grace, self._lease, self._epoch]
+            for rl, history in zip(self._limits, self._history, strict=True):
+                held = list(self._held)
+                args += [rl.period, len(history) + len(held)]
+                for frees, slot_id in history:
+                    args += [frees, slot_id]
+                for slot_id in held:
+                    args += [0, slot_id]
+            epoch = _text(await self._run(self._reseed_script,
+                                          [keys[1], keys[2], *keys[4:]], args))
+            if epoch != self._epoch:
+                self.stats.reseeds += 1
+                _log.warning("Redis lost the rate-limit windows (restart or flush): this "
+                             "process put back the slots it used; grants resume after %.1f s",
+                             self._grace)
+            self._epoch = epoch
 
     def _budget_error(self, retry_after: float | None, max_wait: float | None) -> RateLimitError:
         return RateLimitError(
@@ -298,9 +699,10 @@ class RedisRateLimiter:
 
     async def status_async(self) -> list[WindowStatus]:
         """Live fleet-wide counts per window (Redis's clock)."""
-        now = float(await self._redis.eval(_NOW, 0))
+        windows = self._window_keys()
+        now = float(_text(await self._redis.eval(_NOW, 1, windows[0])))
         out = []
-        for i, (rl, key) in enumerate(zip(self._limits, self._keys()[1:], strict=True)):
+        for i, (rl, key) in enumerate(zip(self._limits, windows, strict=True)):
             used = int(await self._redis.zcount(key, f"({now}", "+inf"))
             self._last_used[i] = used
             in_flight = int(await self._redis.zcount(key, f"({now + rl.period}", "+inf"))
@@ -319,6 +721,9 @@ class RedisRateLimiter:
             else:
                 self._limits.append(rl)
                 self._last_used.append(0)
+                self._history.append(deque())
+        if self._local is not None:
+            self._local.adopt(limits)
 
     def adopt_unknown_period(self, limit: int) -> None:
         i = min(range(len(self._limits)), key=lambda k: self._limits[k].period)
@@ -330,11 +735,16 @@ class RedisRateLimiter:
         delay = when - asyncio.get_running_loop().time()
         if delay <= 0:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._pause_script(keys=[self._keys()[0]], args=[delay])
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        if self._local is not None:
+            self._local.pause_until(when)
+        self._spawn(self._pause(delay))
+
+    async def _pause(self, delay: float) -> None:
+        try:
+            await self._pause_script(keys=[self._keys()[0]], args=[delay])
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
 
     def server_budget(self, remaining: int, until: float) -> None:
         # The windows are already shared by every process of the fleet through Redis; a
@@ -343,6 +753,10 @@ class RedisRateLimiter:
         return None
 
     async def aclose(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._owns:
@@ -365,6 +779,56 @@ class _RedisSlot:
             limiter._release_later(self._slot_id, sent)
 
 
+class _FallbackSlot:
+    """A slot of the in-process fallback limiter; remembered (dated in Redis time) so that
+    it is put back in Redis when Redis returns without its windows."""
+
+    __slots__ = ("_limiter", "_slot", "_slot_id")
+
+    def __init__(self, limiter: RedisRateLimiter, slot: Slot, slot_id: str) -> None:
+        self._limiter: RedisRateLimiter | None = limiter
+        self._slot = slot
+        self._slot_id = slot_id
+
+    def release(self, *, sent: bool = True) -> None:
+        limiter, self._limiter = self._limiter, None
+        if limiter is None:
+            return
+        self._slot.release(sent=sent)
+        if sent and limiter._offset is not None:
+            limiter._remember(self._slot_id,
+                              asyncio.get_running_loop().time() + limiter._offset)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Redis cannot be reached (down, restarting, loading, a cluster without a primary for
+    the slot): as opposed to a bug (a script error), which propagates."""
+    from redis import exceptions as rx
+
+    return isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.ClusterError,
+                            rx.BusyLoadingError, OSError))
+
+
+def check_fallback(fallback: object, local_share: object) -> None:
+    """``redis_fallback`` and ``local_share`` together, or a ValueError naming the problem."""
+    if fallback not in ("fail", "local"):
+        raise ValueError(f"redis_fallback must be 'fail' or 'local', got {fallback!r}")
+    if fallback == "local":
+        if local_share is None:
+            raise ValueError("redis_fallback='local' needs local_share= (the share of each "
+                             "window this process may use while Redis is unreachable, e.g. "
+                             "1 / number of processes)")
+        if (isinstance(local_share, bool) or not isinstance(local_share, (int, float))
+                or not 0 < local_share <= 1):
+            raise ValueError(f"local_share must be a share in (0, 1], got {local_share!r}")
+    elif local_share is not None:
+        raise ValueError("local_share is only used with redis_fallback='local'")
+
+
 Exchange = Callable[[str, Secret], Awaitable[tuple[AccessToken, float]]]
 
 
@@ -382,6 +846,8 @@ class RedisTokenCache:
         poll: seconds between looks at the cache while another process exchanges.
         refresh_ratio: a cached token is taken while less than this share of its lifetime
             has passed (the provider refreshes past it).
+        fallback: while Redis is unreachable: ``"fail"`` raises `RedisUnavailableError`;
+            ``"local"`` exchanges without the cache (one exchange per process).
     """
 
     def __init__(
@@ -393,7 +859,11 @@ class RedisTokenCache:
         poll: float = 0.05,
         refresh_ratio: float = 0.8,
         prefix: str = "yativo",
+        fallback: str = "fail",
     ) -> None:
+        if fallback not in ("fail", "local"):
+            raise ValueError(f"fallback must be 'fail' or 'local', got {fallback!r}")
+        self._fallback = fallback
         self._redis, self._owns = connect_redis(redis)
         self._lock_ttl = lock_ttl
         self._wait_timeout = wait_timeout
@@ -404,7 +874,7 @@ class RedisTokenCache:
 
     def _keys(self, api_key: str) -> tuple[str, str]:
         ident = redis_key_id(api_key)
-        return f"{self._prefix}:tok:{ident}", f"{self._prefix}:tok:{ident}:lock"
+        return f"{self._prefix}:tok:{{{ident}}}", f"{self._prefix}:tok:{{{ident}}}:lock"
 
     async def fetch(
         self, api_key: str, api_secret: Secret, exchange: Exchange, *, reject: Secret | None
@@ -412,7 +882,26 @@ class RedisTokenCache:
         """A token for ``api_key`` and the loop time its lifetime counts from.
 
         ``reject``: a token the server refused (401); the cache does not hand it out again.
+
+        Raises:
+            RedisUnavailableError: Redis cannot be reached (``fallback="fail"``).
         """
+        try:
+            return await self._fetch(api_key, api_secret, exchange, reject)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            if self._fallback != "local":
+                raise RedisUnavailableError(
+                    f"Redis is unreachable ({exc.__class__.__name__}); the fleet's shared "
+                    "token cannot be read, so nothing was sent"
+                ) from exc
+        _log.debug("Redis is unreachable: exchanging a token without the fleet's cache")
+        return await exchange(api_key, api_secret)
+
+    async def _fetch(
+        self, api_key: str, api_secret: Secret, exchange: Exchange, reject: Secret | None
+    ) -> tuple[AccessToken, float]:
         loop = asyncio.get_running_loop()
         key, lock_key = self._keys(api_key)
         deadline = loop.time() + self._wait_timeout
@@ -438,8 +927,9 @@ class RedisTokenCache:
                 )
             await asyncio.sleep(self._poll)
 
-    async def _redis_now(self) -> float:
-        return float(await self._redis.eval(_NOW, 0))
+    async def _redis_now(self, key: str) -> float:
+        # One key, so that a cluster knows where to run it (its slot's node).
+        return float(_text(await self._redis.eval(_NOW, 1, key)))
 
     async def _read(
         self, key: str, api_key: str, api_secret: Secret, reject: Secret | None
@@ -454,7 +944,7 @@ class RedisTokenCache:
         if reject is not None and value == reject:
             return None
         ttl = float(record["ttl"])
-        age = await self._redis_now() - float(record["iat"])
+        age = await self._redis_now(key) - float(record["iat"])
         if age < 0 or age >= ttl * self._ratio:
             return None  # due for a refresh: someone has to exchange
         loop_now = asyncio.get_running_loop().time()
@@ -466,7 +956,7 @@ class RedisTokenCache:
         self, key: str, api_key: str, api_secret: Secret, access: AccessToken, sent_at: float
     ) -> None:
         age = asyncio.get_running_loop().time() - sent_at
-        issued = await self._redis_now() - age
+        issued = await self._redis_now(key) - age
         record = {"t": access.access_token.get_secret_value(), "ttl": access.expires_in,
                   "type": access.token_type, "iat": issued}
         ttl = max(1, int(access.expires_in - age))

@@ -1,0 +1,427 @@
+"""The fleet on a real redis-server: lanes across processes, outages, restarts and flushes,
+leases (rules 6-10 of _redis.py). Real time: Redis's clock rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+import yativo_async as y
+from yativo_async._ratelimit import Lane
+from yativo_async._redis import RedisRateLimiter
+from yativo_async.testing import FakeYativo
+
+
+class RedisProcess:
+    """A redis-server of this test's own (no persistence), which it may kill and restart
+    on the same port."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.01)
+        pytest.fail("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+# -- lanes across processes ----------------------------------------------------------------
+
+
+async def _saturate(limiter: RedisRateLimiter, calls: int) -> asyncio.Task[None]:
+    async def one() -> None:
+        (await limiter.acquire(lane="batch")).release()
+
+    async def job() -> None:
+        await asyncio.gather(*(one() for _ in range(calls)))
+
+    return asyncio.get_running_loop().create_task(job())
+
+
+@pytest.mark.parametrize("reserve", [0.2, 0.0])
+async def test_interactive_in_one_process_goes_before_batch_in_another(
+    redis_url: str, reserve: float
+) -> None:
+    name = f"lanes-{reserve}"
+    limits = [y.RateLimit(10, 0.5)]
+    batch = RedisRateLimiter(redis_url, name, limits, interactive_reserve=reserve, poll=0.02)
+    web = RedisRateLimiter(redis_url, name, limits, interactive_reserve=reserve, poll=0.02)
+    job = await _saturate(batch, 1_000)  # 50 s of work at this limit
+    # Redis's state is polled (no event to wait on there): the batch job at full demand
+    while batch.waiting > 990 or (await web.status_async())[0].used < 8:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    t0 = now()
+    slot = await web.acquire()
+    waited = now() - t0
+    slot.release()
+    if reserve:
+        assert waited < 0.1  # the reserve is there: at once (a Redis round trip or two)
+    else:
+        assert waited <= 0.5 + 0.1  # the next slot to free in the window, not 50 s
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    await batch.aclose()
+    await web.aclose()
+
+
+async def test_a_waiting_interactive_call_holds_back_batch_in_other_processes(
+    redis_url: str,
+) -> None:
+    limits = [y.RateLimit(1, 0.2)]
+    holder = RedisRateLimiter(redis_url, "mark", limits)
+    batch = RedisRateLimiter(redis_url, "mark", limits, poll=0.01)  # looks every 10 ms
+    web = RedisRateLimiter(redis_url, "mark", limits, poll=0.3)  # looks every 300 ms
+    order: list[str] = []
+
+    async def take(limiter: RedisRateLimiter, lane: Lane, name: str) -> None:
+        slot = await limiter.acquire(lane=lane)
+        order.append(name)
+        slot.release(sent=False)
+
+    held = await holder.acquire()
+    first = asyncio.create_task(take(batch, "batch", "batch"))  # asks first
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(take(web, "interactive", "web"))  # asks later, looks less
+    await asyncio.sleep(0.05)
+    held.release(sent=False)  # the slot is free now; batch looks first...
+    await asyncio.gather(first, second)
+    assert order == ["web", "batch"]  # ...but the waiting web call in another process wins
+    for limiter in (holder, batch, web):
+        await limiter.aclose()
+
+
+async def test_batch_through_redis_keeps_out_of_the_reserve(redis_url: str) -> None:
+    limits = [y.RateLimit(10, 5.0)]
+    batch = RedisRateLimiter(redis_url, "reserve-cap", limits, interactive_reserve=0.3,
+                             max_wait=0.05)
+    for _ in range(7):
+        (await batch.acquire(lane="batch")).release()
+    with pytest.raises(y.RateLimitError):
+        await batch.acquire(lane="batch")  # 3 of 10 are the interactive lane's
+    for _ in range(3):
+        (await batch.acquire(lane="interactive")).release()
+    assert (await batch.status_async())[0].used == 10
+    await batch.aclose()
+
+
+# -- outage --------------------------------------------------------------------------------
+
+
+async def test_redis_down_fails_fast_with_the_documented_error_and_recovers(
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeYativo(rate_limits=[])
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=[y.RateLimit(100, 1.0)], redis=own_redis.url)
+    await client.api_keys.list()
+    sent = fake.count("status:200")
+    own_redis.kill()
+    caplog.set_level(logging.WARNING, "yativo_async")
+    for _ in range(3):
+        with pytest.raises(y.RedisUnavailableError, match="Redis") as info:
+            await client.api_keys.list()
+        assert isinstance(info.value, y.YativoError)
+    assert fake.count("status:200") == sent  # nothing was sent
+    assert client.stats.fleet.redis_outages == 1
+    assert client.stats.as_dict()["redis_outages"] == 1
+    assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1  # logged once
+    own_redis.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while True:  # used again by itself, within its retry interval
+        try:
+            await client.api_keys.list()
+            break
+        except y.RedisUnavailableError:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+    assert fake.count("status:200") == sent + 1
+    await client.aclose()
+
+
+async def test_redis_down_with_local_fallback_keeps_going_at_its_share(
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = [y.RateLimit(20, 1.0)]
+    fake = FakeYativo(rate_limits=limits)
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=limits, redis=own_redis.url,
+                            redis_fallback="local", local_share=0.25)
+    await client.api_keys.list()
+    own_redis.kill()
+    caplog.set_level(logging.WARNING, "yativo_async")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(client.api_keys.list() for _ in range(10)))
+    elapsed = loop.time() - t0
+    # 5 per second (a quarter of 20): 10 calls span at least one full window
+    assert elapsed >= 1.0
+    assert client.stats.fleet.fallback_slots == 10
+    assert client.stats.fleet.redis_outages == 1
+    assert fake.count("status:429") == 0
+    assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1
+    own_redis.start()
+    deadline = loop.time() + 5
+    while client.stats.fleet.fallback_slots >= 10 and not client._limiter.redis_available:  # type: ignore[attr-defined]
+        before = client.stats.fleet.fallback_slots
+        await client.api_keys.list()
+        if client.stats.fleet.fallback_slots == before:
+            break  # this one went through Redis
+        assert loop.time() < deadline
+        await asyncio.sleep(0.2)
+    r = aioredis.from_url(own_redis.url)
+    try:
+        assert await r.keys("yativo:rl:*")  # Redis holds the budget again
+    finally:
+        await r.aclose()
+    await client.aclose()
+
+
+@pytest.mark.parametrize("fallback", ["fail", "local"])
+async def test_token_cache_with_redis_down(own_redis: RedisProcess, fallback: str) -> None:
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    extra = {"redis_fallback": "local", "local_share": 0.5} if fallback == "local" else {}
+    client = y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                            transport=fake.transport(), rate_limits=[y.RateLimit(100, 1.0)],
+                            redis=own_redis.url, **extra)  # type: ignore[arg-type]
+    own_redis.kill()
+    if fallback == "fail":
+        with pytest.raises(y.RedisUnavailableError, match="Redis"):
+            await client.api_keys.list()
+        assert fake.token_exchanges == 0  # nothing sent
+    else:
+        assert await client.api_keys.list()  # exchanged without the cache, limited locally
+        assert fake.token_exchanges == 1
+        assert client.stats.fleet.fallback_slots == 2
+    await client.aclose()
+
+
+@pytest.mark.parametrize("fallback", ["fail", "local"])
+async def test_redis_killed_mid_run_no_raw_exception_no_429(
+    own_redis: RedisProcess, fallback: str
+) -> None:
+    limits = [y.RateLimit(20, 0.5)]
+    fake = FakeYativo(rate_limits=limits)
+    fake.set_faults(latency=0.2, jitter=0.005)
+    extra = {"redis_fallback": "local", "local_share": 0.5} if fallback == "local" else {}
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=limits, redis=own_redis.url,
+                            **extra)  # type: ignore[arg-type]
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.1)  # 20 calls are in flight, 40 are queued
+        await asyncio.to_thread(own_redis.kill)
+
+    results = await asyncio.gather(*(client.api_keys.list() for _ in range(60)), kill_soon(),
+                                   return_exceptions=True)
+    errors = [r for r in results[:60] if isinstance(r, BaseException)]
+    assert fake.count("status:429") == 0
+    if fallback == "fail":
+        assert errors
+        assert all(isinstance(e, y.RedisUnavailableError) for e in errors), errors
+        assert fake.count("status:200") == 60 - len(errors)
+    else:
+        assert errors == []  # went on locally, at half the budget
+        assert client.stats.fleet.fallback_slots > 0
+    await client.aclose()
+
+
+def test_local_fallback_needs_its_share() -> None:
+    with pytest.raises(ValueError, match="local_share"):
+        y.YativoClient(access_token="t", redis_fallback="local")
+    with pytest.raises(ValueError, match="local_share"):
+        y.YativoClient(access_token="t", redis_fallback="local", local_share=1.5)
+    with pytest.raises(ValueError, match="redis_fallback"):
+        y.YativoClient(access_token="t", redis_fallback="ignore")  # type: ignore[arg-type]
+
+
+def test_redis_urls_are_checked() -> None:
+    with pytest.raises(ValueError, match="redis URL"):
+        y.YativoClient(access_token="t", redis="http://127.0.0.1:6379")
+    for url in ("rediss://127.0.0.1:1/0", "unix:///tmp/nothing.sock",
+                "redis+cluster://127.0.0.1:1"):
+        y.YativoClient(access_token="t", redis=url)  # accepted (connects lazily)
+
+
+@pytest.fixture
+def unix_redis() -> Iterator[str]:
+    import os
+    import tempfile
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    sock = f"{tempfile.mkdtemp(prefix='yv')}/r.sock"  # short: a socket path has ~100 bytes
+    proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", sock, "--save", "",
+                             "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.01)
+        yield f"unix://{sock}"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+async def test_unix_socket_url(unix_redis: str) -> None:
+    limiter = RedisRateLimiter(unix_redis, "unix", [y.RateLimit(2, 1.0)])
+    (await limiter.acquire()).release()
+    assert (await limiter.status_async())[0].used == 1
+    await limiter.aclose()
+
+
+# -- restart and flush ---------------------------------------------------------------------
+
+
+async def _burst_after_loss(url: str, lose: object, name: str) -> list[float]:
+    """Two processes use a 10-per-second budget to the full, then Redis loses everything;
+    returns every grant's Redis-side time (the start times as the server would see them)."""
+    limits = [y.RateLimit(10, 1.0)]
+    a = RedisRateLimiter(url, name, limits, grace=0.3, poll=0.02)
+    b = RedisRateLimiter(url, name, limits, grace=0.3, poll=0.02)
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def call(limiter: RedisRateLimiter) -> None:
+        slot = await limiter.acquire()
+        starts.append(loop.time())
+        await asyncio.sleep(0.01)
+        slot.release()
+
+    await asyncio.gather(*(call(x) for x in (a, b) for _ in range(5)))
+    await asyncio.sleep(0.05)  # the releases are stamped
+    await lose()  # type: ignore[operator]
+    await asyncio.gather(*(call(x) for x in (a, b) for _ in range(10)))
+    await a.aclose()
+    await b.aclose()
+    return starts
+
+
+def _max_in_any_window(starts: list[float], period: float) -> int:
+    starts = sorted(starts)
+    best = 0
+    j = 0
+    for i, t in enumerate(starts):
+        while starts[j] <= t - period:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def test_flushall_costs_a_pause_never_a_burst(redis_url: str) -> None:
+    async def flush() -> None:
+        r = aioredis.from_url(redis_url)
+        await r.flushall()
+        await r.aclose()
+
+    starts = await _burst_after_loss(redis_url, flush, "flush")
+    assert len(starts) == 30
+    # 10 per second as the server sees them: a response can come back up to 10 ms after
+    # its start, so allow for that (the server counts arrivals)
+    assert _max_in_any_window(starts, 1.0 - 0.02) <= 10
+
+
+async def test_restart_without_persistence_costs_a_pause_never_a_burst(
+    own_redis: RedisProcess,
+) -> None:
+    async def restart() -> None:
+        own_redis.kill()
+        own_redis.start()
+
+    starts = await _burst_after_loss(own_redis.url, restart, "restart")
+    assert len(starts) == 30
+    assert _max_in_any_window(starts, 1.0 - 0.02) <= 10
+
+
+async def test_without_reseed_the_flush_would_burst(redis_url: str) -> None:
+    """The same run with a limiter that never re-seeds: the check above can fail."""
+
+    async def flush() -> None:
+        r = aioredis.from_url(redis_url)
+        await r.flushall()
+        await r.aclose()
+
+    original = RedisRateLimiter._reseed
+
+    async def forget(self: RedisRateLimiter) -> None:
+        self._history = [type(h)() for h in self._history]
+        self._held.clear()
+        await original(self)
+
+    RedisRateLimiter._reseed = forget  # type: ignore[method-assign]
+    try:
+        starts = await _burst_after_loss(redis_url, flush, "noreseed")
+    finally:
+        RedisRateLimiter._reseed = original  # type: ignore[method-assign]
+    assert _max_in_any_window(starts, 1.0 - 0.02) > 10
+
+
+# -- leases --------------------------------------------------------------------------------
+
+
+async def test_a_slot_in_flight_past_its_lease_is_renewed(redis_url: str) -> None:
+    limits = [y.RateLimit(1, 0.2)]
+    slow = RedisRateLimiter(redis_url, "renew", limits, lease=0.3, grace=0.2)
+    other = RedisRateLimiter(redis_url, "renew", limits, lease=0.3, max_wait=0.0)
+    slot = await slow.acquire()
+    await asyncio.sleep(1.0)  # a call legitimately running past lease + period
+    with pytest.raises(y.RateLimitError):
+        await other.acquire()  # still counted: its lease was renewed
+    slot.release()
+    await slow.aclose()
+    await other.aclose()
+
+
+def test_the_client_lease_follows_the_request_timeout() -> None:
+    client = y.YativoClient(access_token="t", redis="redis://127.0.0.1:1/0", timeout=7.0)
+    assert client._limiter._lease == 7.0 + y._redis.LEASE_MARGIN  # type: ignore[attr-defined]
