@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,79 @@ import yativo_async as y
 from yativo_async.testing import FakeYativo, fix_aioresponses
 
 fix_aioresponses()  # aiohttp 3.14 vs aioresponses 0.7 (pnuckowski/aioresponses#289)
+
+
+def _patch_looptime_issue35() -> None:
+    """looptime 0.8+ needs Python 3.11, so Python 3.10 gets looptime 0.7, which can freeze
+    forever on a sleep shorter than one clock tick (nolar/looptime#35, fixed in 0.8): the
+    virtual clock moves by round(timeout / tick) = 0 ticks while asyncio waits for the full
+    timeout. Round such a timeout up to one tick, as 0.8 does, so the loop reaches its target."""
+    try:
+        from looptime._internal import loops
+    except ImportError:  # looptime changed its layout: then it is a version with the fix
+        return
+    cls: Any = loops.LoopTimeEventLoop
+    original = cls._LoopTimeEventLoop__sync
+
+    def sync(self: Any, timeout: float | None, step: int | None = None,
+             end: int | None = None) -> Any:
+        tick = 1 / self._LoopTimeEventLoop__resolution_reciprocal
+        if timeout is not None and 0 < timeout < tick:
+            timeout = tick
+        return original(self, timeout, step, end)
+
+    cls._LoopTimeEventLoop__sync = sync
+
+
+if sys.version_info < (3, 11):
+    from importlib.metadata import version
+
+    if tuple(int(p) for p in version("looptime").split(".")[:2]) < (0, 8):
+        _patch_looptime_issue35()
+
+
+# -- the event loop: asyncio's default, or uvloop (`--loop uvloop` or YATIVO_TEST_LOOP=uvloop) -----
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--loop", choices=("asyncio", "uvloop"), default=os.environ.get("YATIVO_TEST_LOOP", "asyncio"),
+        help="event loop the async tests run on (uvloop: users' web servers often run on it; "
+             "virtual-time tests need asyncio's loop and are skipped under uvloop)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"event loop: {config.getoption('--loop')}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--loop") != "uvloop":
+        return
+    # looptime patches asyncio.BaseEventLoop subclasses only; on uvloop these tests would run
+    # in real time (minutes), so they run on asyncio's loop in the other sessions instead.
+    skip = pytest.mark.skip(reason="virtual time (looptime) needs asyncio's own event loop")
+    for item in items:
+        if item.get_closest_marker("looptime") is not None:
+            item.add_marker(skip)
+
+
+class _UvloopFactory:
+    """Registered only under `--loop uvloop`: pytest-asyncio (>= 1.4) makes every test's loop
+    with the factories this hook returns."""
+
+    @pytest.hookimpl
+    def pytest_asyncio_loop_factories(
+        self, config: pytest.Config, item: pytest.Item
+    ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--loop") == "uvloop":
+        config.pluginmanager.register(_UvloopFactory(), "yativo-uvloop")
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -74,8 +150,6 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[FakeYati
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     """looptime's hook asks the policy for a loop even for sync tests, and on Python 3.11 that
     makes (and leaks) a new one. Hand it a loop of ours, closed afterwards."""
-    import asyncio
-
     if pyfuncitem.get_closest_marker("asyncio") is not None:
         return (yield)
     loop = asyncio.new_event_loop()
@@ -90,7 +164,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free loopback port, started for this test session."""
-    import os
     import shutil
     import socket
     import subprocess

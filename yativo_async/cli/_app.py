@@ -268,7 +268,34 @@ def _read_secret(what: str) -> str:
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()
+    if sys.version_info >= (3, 11):
+        return await make()
+    # Python 3.10's asyncio.run lets Ctrl-C raise KeyboardInterrupt inside whatever task is
+    # running (then "Task exception was never retrieved" on stderr); 3.11 cancels the main
+    # task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does.
+    import signal
+
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        if main is not None:
+            main.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (ValueError, NotImplementedError, RuntimeError):  # not the main thread; Windows
+        return await make()
+    try:
+        return await make()
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

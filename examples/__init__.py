@@ -1,0 +1,1 @@
+"""Small programs to copy: each one is run by tests/test_examples.py against FakeYativo."""

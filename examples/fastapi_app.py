@@ -1,0 +1,70 @@
+"""A FastAPI app sharing one YativoClient across every request.
+
+    YATIVO_API_KEY=... YATIVO_API_SECRET=... uvicorn examples.fastapi_app:app
+
+- one client, created in the lifespan, shared through ``app.state``, closed at shutdown;
+- ``max_wait``: a request that cannot get rate-limit budget within 2 s fails fast, and the
+  client-side ``RateLimitError`` becomes ``429`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import yativo_async as y
+
+ClientFactory = Callable[[], y.YativoClient]
+
+
+def default_client() -> y.YativoClient:
+    """Credentials from the environment; wait at most 2 s for budget, then answer 429."""
+    return y.YativoClient.from_env(max_wait=2.0)
+
+
+def yativo(request: Request) -> y.YativoClient:
+    client: y.YativoClient = request.app.state.yativo
+    return client
+
+
+def create_app(client_factory: ClientFactory = default_client) -> FastAPI:
+    """The app; ``client_factory`` makes the one client (tests point it at FakeYativo)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with client_factory() as client:  # closed at shutdown, even after errors
+            app.state.yativo = client
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.exception_handler(y.RateLimitError)
+    async def rate_limited(request: Request, exc: y.RateLimitError) -> JSONResponse:
+        # Whole seconds, rounded up: Retry-After takes an integer (RFC 9110).
+        retry_after = math.ceil(exc.retry_after) if exc.retry_after is not None else 1
+        return JSONResponse({"error": "rate limited", "retry_after": retry_after},
+                            status_code=429, headers={"Retry-After": str(retry_after)})
+
+    @app.exception_handler(y.NotFoundError)
+    async def not_found(request: Request, exc: y.NotFoundError) -> JSONResponse:
+        return JSONResponse({"error": "no such key"}, status_code=404)
+
+    @app.get("/keys")
+    async def list_keys(request: Request) -> list[dict[str, Any]]:
+        keys = await yativo(request).api_keys.list()
+        return [{"id": k.id, "name": k.name, "status": k.status} for k in keys]
+
+    @app.get("/keys/{key_id}")
+    async def get_key(key_id: str, request: Request) -> dict[str, Any]:
+        data: dict[str, Any] = y.to_jsonable(await yativo(request).api_keys.get(key_id))
+        return data
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,239 @@
+"""A batch job: audit or rotate every active API key, resumable after Ctrl-C.
+
+    python -m examples.rotate_keys audit
+    python -m examples.rotate_keys rotate --secrets-out new-secrets.jsonl
+
+- bounded concurrency (``--concurrency``) on one shared client, whose limiter keeps the whole
+  job inside the key's rate limits (no 429s however many keys);
+- a rich progress bar and a summary table at the end;
+- a state file (JSON lines, one per finished key): run the same command again after Ctrl-C
+  and it picks up where it stopped. On Ctrl-C no new key is started; the keys in flight
+  finish and are recorded first, so a rotated key's new secret is never lost. A key that
+  failed is not recorded, so the next run tries it again.
+- rotated secrets go to ``--secrets-out`` (created mode 0600, one JSON line per key, written
+  and synced *before* the key is marked done; if a key appears twice, the last line wins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import yativo_async as y
+
+Action = Literal["audit", "rotate"]
+
+#: audit: a key expiring within this is a finding
+EXPIRY_WARNING = timedelta(days=30)
+#: audit: a key not used for this long (or never) is a finding
+UNUSED_FOR = timedelta(days=90)
+
+
+@dataclass
+class Summary:
+    """What one run did. ``interrupted`` is true when Ctrl-C stopped it early."""
+
+    action: str
+    total: int = 0
+    already_done: int = 0
+    done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    findings: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, issue)
+    interrupted: bool = False
+    max_in_flight: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.already_done - self.done
+
+
+class StateFile:
+    """Append-only JSON lines: one line per key finished. Lines cut short by a crash are
+    ignored (that key is simply done again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def done_ids(self, action: str) -> set[str]:
+        done: set[str] = set()
+        if not self.path.exists():
+            return done
+        for line in self.path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("action") == action:
+                done.add(str(entry.get("id")))
+        return done
+
+    def record(self, action: str, key_id: str, result: str) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"action": action, "id": key_id, "result": result}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _save_secret(path: Path, rotated: y.RotatedApiKey) -> None:
+    # 0600 at creation: the file holds live secrets.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(json.dumps({"id": rotated.id, "api_key": rotated.api_key,
+                            "api_secret": rotated.api_secret.get_secret_value()}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def audit_findings(key: y.ApiKey, now: datetime) -> list[str]:
+    """What an operator should look at for this key."""
+    issues = []
+    if key.expires_at is not None and key.expires_at - now < EXPIRY_WARNING:
+        issues.append(f"expires {key.expires_at:%Y-%m-%d}")
+    if key.last_used_at is None:
+        issues.append("never used")
+    elif now - key.last_used_at > UNUSED_FOR:
+        issues.append(f"unused since {key.last_used_at:%Y-%m-%d}")
+    return issues
+
+
+async def run_job(
+    client: y.YativoClient,
+    *,
+    action: Action,
+    state_path: Path,
+    secrets_path: Path | None = None,
+    concurrency: int = 8,
+    console: Console | None = None,
+    on_key_done: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """Audit or rotate every active key not yet in the state file.
+
+    Raises:
+        ValueError: ``rotate`` without ``secrets_path``, or ``concurrency < 1``.
+        asyncio.CancelledError: after Ctrl-C (or a cancel), once the keys in flight are
+            finished and recorded; the summary so far has been printed.
+    """
+    if action == "rotate" and secrets_path is None:
+        raise ValueError("rotate needs secrets_path: the new secrets are shown only once")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    console = console or Console(stderr=True)
+    state = StateFile(state_path)
+    summary = Summary(action=action)
+
+    keys = [k for k in await client.api_keys.list() if k.is_active]
+    done = state.done_ids(action)
+    todo = [k for k in keys if k.id not in done]
+    summary.total, summary.already_done = len(keys), len(keys) - len(todo)
+    now = datetime.now(timezone.utc)
+
+    async def process(key: y.ApiKey) -> None:
+        try:
+            if action == "rotate":
+                assert secrets_path is not None
+                rotated = await client.api_keys.rotate(key.id, adopt=False)
+                _save_secret(secrets_path, rotated)  # before "done": never lose a secret
+                result = "rotated"
+            else:
+                issues = audit_findings(await client.api_keys.get(key.id), now)
+                summary.findings.extend((key.id, key.name, issue) for issue in issues)
+                result = "; ".join(issues) or "ok"
+        except Exception as exc:
+            # Not recorded: the next run tries this key again. That is right even for
+            # OutcomeUnknownError on a rotation: rotating again yields a secret we keep.
+            # Anything else is listed too, rather than lost in a task nobody awaits.
+            summary.failed[key.id] = f"{type(exc).__name__}: {exc}"
+            return
+        state.record(action, key.id, result)
+        summary.done += 1
+        if on_key_done is not None:
+            on_key_done(summary)
+
+    in_flight: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(concurrency)
+    with Progress(
+        TextColumn(f"[bold]{action}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, auto_refresh=console.is_terminal, transient=False,
+    ) as progress:
+        bar = progress.add_task(action, total=summary.total, completed=summary.already_done)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            slots.release()
+            progress.update(bar, completed=summary.already_done + summary.done)
+
+        try:
+            for key in todo:
+                await slots.acquire()
+                # Each key is its own task, not cancelled by Ctrl-C: a rotation already sent
+                # must finish and be recorded, or its new secret would be lost.
+                task = asyncio.create_task(process(key))
+                in_flight.add(task)
+                task.add_done_callback(finished)
+                summary.max_in_flight = max(summary.max_in_flight, len(in_flight))
+            while in_flight:
+                await asyncio.wait(set(in_flight))
+        except asyncio.CancelledError:
+            summary.interrupted = True
+            if in_flight:
+                await asyncio.wait(set(in_flight))
+            print_summary(summary, console)
+            raise
+    print_summary(summary, console)
+    return summary
+
+
+def print_summary(summary: Summary, console: Console) -> None:
+    table = Table(title=f"{summary.action}: {'interrupted' if summary.interrupted else 'done'}")
+    table.add_column("keys", justify="right")
+    table.add_column("count", justify="right")
+    table.add_row("active", str(summary.total))
+    table.add_row("done before this run", str(summary.already_done))
+    table.add_row("done in this run", str(summary.done))
+    table.add_row("failed (retried next run)", str(len(summary.failed)))
+    table.add_row("left", str(summary.remaining))
+    console.print(table)
+    for key_id, name, issue in summary.findings:
+        console.print(f"  {key_id} ({name}): {issue}")
+    for key_id, error in summary.failed.items():
+        console.print(f"  [red]{key_id}[/red]: {error}")
+    if summary.interrupted:
+        console.print("Interrupted: run the same command again to finish.")
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("action", choices=["audit", "rotate"])
+    parser.add_argument("--state", type=Path, default=Path("rotate-keys.state.jsonl"))
+    parser.add_argument("--secrets-out", type=Path, default=None)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    # Ctrl-C cancels the job (which then finishes what is in flight) on every Python: on
+    # 3.10 asyncio.run would raise KeyboardInterrupt in the middle of the loop instead.
+    job = asyncio.current_task()
+    assert job is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, job.cancel)
+    async with y.YativoClient.from_env() as client:
+        try:
+            summary = await run_job(client, action=args.action, state_path=args.state,
+                                    secrets_path=args.secrets_out, concurrency=args.concurrency)
+        except asyncio.CancelledError:
+            return 130
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
