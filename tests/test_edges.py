@@ -432,6 +432,14 @@ def test_cap_server_limits_bounds_and_notes() -> None:
     assert capped.reset_after == 60.0  # at the bound: kept
     assert capped.policies == (y.RateLimit(5, 1.0), y.RateLimit(9, 3600.0))
     assert len(notes) == 2
+    hourly = wire.ServerLimits(remaining=40, reset_after=2080.0)
+    kept, quiet = wire.cap_server_limits(hourly, max_pause=60.0, max_period=3600.0)
+    assert kept.reset_after == 2080.0 and quiet == []  # budget left: not a pause, no warning
+    spent = wire.ServerLimits(remaining=0, reset_after=2080.0)
+    paused, noted = wire.cap_server_limits(spent, max_pause=60.0, max_period=3600.0)
+    assert paused.reset_after == 60.0 and len(noted) == 1
+    far = wire.ServerLimits(remaining=40, reset_after=1e6)
+    assert wire.cap_server_limits(far, max_pause=60.0, max_period=3600.0)[0].reset_after == 3600.0
     same, none = wire.cap_server_limits(wire.ServerLimits(retry_after=60.0), max_pause=60.0,
                                          max_period=1.0)
     assert same.retry_after == 60.0 and none == []

@@ -300,18 +300,23 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now_epoch: float) ->
 def cap_server_limits(
     info: ServerLimits, *, max_pause: float, max_period: float
 ) -> tuple[ServerLimits, list[str]]:
-    """Bound what one response may do to the client: no pause (``Retry-After``, a reset)
-    longer than ``max_pause`` and no window longer than ``max_period`` (the longest one
-    configured). A hint past a bound is suspect (a wrong wall clock, a proxy's garbage):
+    """Bound what one response may do to the client: no pause (``Retry-After``, or a reset
+    with no budget left) longer than ``max_pause``, no reset of a budget still being spent
+    and no window longer than ``max_period`` (the longest one configured). A hint past a bound is suspect (a wrong wall clock, a proxy's garbage):
     it is capped, and the second value says what was capped, for a warning."""
     notes: list[str] = []
     retry_after, reset_after = info.retry_after, info.reset_after
     if retry_after is not None and retry_after > max_pause:
         notes.append(f"Retry-After of {retry_after:.0f} s capped at {max_pause:.0f} s")
         retry_after = max_pause
-    if reset_after is not None and reset_after > max_pause:
-        notes.append(f"a rate-limit reset {reset_after:.0f} s away capped at {max_pause:.0f} s")
-        reset_after = max_pause
+    # A reset with budget left only says when the server's count restarts: an hourly
+    # window's reset is rightly up to an hour away. With nothing left (or no count) it is a
+    # pause, bounded like Retry-After.
+    spending = info.remaining is not None and info.remaining > 0
+    reset_bound = max_period if spending else max_pause
+    if reset_after is not None and reset_after > reset_bound:
+        notes.append(f"a rate-limit reset {reset_after:.0f} s away capped at {reset_bound:.0f} s")
+        reset_after = reset_bound
     policies = []
     for rl in info.policies:
         if rl.period > max_period:
