@@ -302,7 +302,8 @@ def cap_server_limits(
 ) -> tuple[ServerLimits, list[str]]:
     """Bound what one response may do to the client: no pause (``Retry-After``, or a reset
     with no budget left) longer than ``max_pause``, no reset of a budget still being spent
-    and no window longer than ``max_period`` (the longest one configured). A hint past a bound is suspect (a wrong wall clock, a proxy's garbage):
+    and no window longer than ``max_period`` (the longest one configured). A hint past a
+    bound is suspect (a wrong wall clock, a proxy's garbage):
     it is capped, and the second value says what was capped, for a warning."""
     notes: list[str] = []
     retry_after, reset_after = info.retry_after, info.reset_after
