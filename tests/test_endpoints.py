@@ -81,8 +81,14 @@ async def test_doc000_token_path(fake: FakeYativo) -> None:
 
 
 async def test_wrong_2fa_is_permission_denied(fake: FakeYativo) -> None:
+    import pyotp
+
+    # A fixed code is right by chance 3 times in a million (the fake's secret is random and
+    # it accepts the neighbouring steps): pick one it rejects now.
+    totp = pyotp.TOTP(fake.totp_secret)
+    wrong = next(c for c in ("000000", "111111", "222222") if not totp.verify(c, valid_window=1))
     async with y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
-                              two_factor=lambda: "000000") as client:
+                              two_factor=lambda: wrong) as client:
         key = fake.add_key()
         with pytest.raises(y.PermissionDeniedError, match="Invalid 2FA code"):
             await client.api_keys.revoke(key.id)
