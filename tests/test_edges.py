@@ -630,3 +630,11 @@ def test_a_decode_error_takes_a_request_id_once() -> None:
     tagged = bare.with_request_id("r1")
     assert tagged is not bare and tagged.request_id == "r1" and bare.request_id is None
     assert tagged.with_request_id("r2") is tagged  # the first id stays
+
+
+def test_adopt_rate_limits_refuses_what_is_not_a_rate_limit() -> None:
+    client = y.YativoClient(access_token="t")
+    with pytest.raises(TypeError, match="RateLimit"):
+        client.adopt_rate_limits([(5, 1.0)])  # type: ignore[list-item]
+    client.adopt_rate_limits([y.RateLimit(5, 1.0)])
+    assert y.RateLimit(5, 1.0) in client.rate_limits

@@ -136,6 +136,15 @@ class AiohttpTransport:
         return timeout
 
     async def send(self, request: Request) -> Response:
+        """Send ``request`` on the shared aiohttp session and read the body (up to the request's
+        ``max_response_bytes``).
+
+        Raises:
+            APITimeoutError: the request's ``timeout`` ran out (``maybe_sent`` says whether it
+                left).
+            APIConnectionError: the connection failed, or the transport is closed.
+            ResponseTooLargeError: the body passed ``max_response_bytes`` after decompression.
+        """
         check_headers(request.headers)
         session = self._get_session()
         try:
@@ -191,6 +200,7 @@ class AiohttpTransport:
             raise _foreign(request, exc) from exc
 
     async def aclose(self) -> None:
+        """Close the session and its pooled connections. Idempotent; never raises."""
         if self._closed:
             return
         self._closed = True

@@ -84,7 +84,9 @@ class TokenProvider(Protocol):
         """The server answered 401 to ``token``. Forget it if it is still current."""
         ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release what the provider holds (a running exchange, a Redis connection)."""
+        ...
 
 
 class StaticTokenProvider:
@@ -97,12 +99,16 @@ class StaticTokenProvider:
         self._token = BearerToken(secret)
 
     async def get_token(self) -> BearerToken:
+        """The token given to the client; never changes."""
         return self._token
 
     def invalidate(self, token: BearerToken) -> None:
+        """Nothing to refresh: a user's static token that got a 401 stays as it is (the 401 is
+        final)."""
         return None
 
     async def aclose(self) -> None:
+        """Nothing to close."""
         return None
 
 
@@ -198,15 +204,25 @@ class ExchangeTokenProvider:
 
     @property
     def api_key(self) -> str:
+        """The API key whose secret this provider exchanges (public; the secret is never shown)."""
         return self._creds.api_key
 
     @property
     def current(self) -> BearerToken | None:
+        """The cached token if it is still fresh, else ``None``; never exchanges."""
         return self._token
 
     # -- R1, R2, R6 ---------------------------------------------------------------------
 
     async def get_token(self) -> BearerToken:
+        """A fresh bearer token: the cached one, or the result of one shared exchange (single
+        flight).
+
+        Raises:
+            TokenUnavailableError: the exchange failed or is backing off (``retry_after`` says
+                when it tries again).
+            ClientClosedError: the provider was closed.
+        """
         token = self._token
         if token is not None:
             now = asyncio.get_running_loop().time()
@@ -290,6 +306,8 @@ class ExchangeTokenProvider:
         ))
 
     async def aclose(self) -> None:
+        """Stop: cancel a running exchange (its waiters get `ClientClosedError`) and refuse new
+        ones."""
         self._closed = True
         flight, self._flight = self._flight, None
         if flight is not None and not flight.done():
@@ -488,6 +506,11 @@ class TwoFactor:
         return self._totp is not None
 
     async def code(self) -> str:
+        """The 2FA code to send now (made fresh from a TOTP secret, or asked of the callable).
+
+        Raises:
+            ValueError: the source gave something that is not a 6-8 digit code.
+        """
         if self._totp is not None:
             return str(self._totp.now())
         assert self._callable is not None

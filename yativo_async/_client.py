@@ -434,7 +434,7 @@ class YativoClient:
         await self.aclose()
 
     async def aclose(self, *, timeout: float | None = 0.0) -> None:
-        """Close the client. Idempotent.
+        """Close the client. Idempotent; never raises.
 
         Calls still running end with `ClientClosedError` (never a ``CancelledError`` you did
         not ask for): at once by default, or after up to ``timeout`` seconds in which they
@@ -457,6 +457,7 @@ class YativoClient:
 
     @property
     def closed(self) -> bool:
+        """Whether `aclose` was called (a closed client refuses calls with `ClientClosedError`)."""
         return self._closed or self._root._closed
 
     def _check_open(self) -> None:
@@ -478,14 +479,17 @@ class YativoClient:
 
     @property
     def base_url(self) -> str:
+        """The API root every path is joined to."""
         return self._base_url
 
     @property
     def token_provider(self) -> TokenProvider:
+        """Where bearer tokens come from (static, exchanged, or shared through Redis)."""
         return self._tokens
 
     def rate_limit_status(self) -> list[WindowStatus]:
-        """Per window: the budget left and when the next slot frees."""
+        """Per window: the budget left and when the next slot frees. Never raises (with
+        Redis, the last status this process saw)."""
         return self._limiter.status()
 
     @property
@@ -495,18 +499,31 @@ class YativoClient:
 
     @property
     def time_waited_for_budget(self) -> float:
+        """Seconds calls have spent waiting for rate-limit budget, summed."""
         return self._limiter.time_waited
 
     def adopt_rate_limits(self, limits: Sequence[RateLimit]) -> None:
         """Keep to ``limits`` too where they are stricter (for example
-        ``created.rate_limit.to_rate_limits()`` for a client of that key)."""
+        ``created.rate_limit.to_rate_limits()`` for a client of that key).
+
+        Raises:
+            TypeError: an item is not a `RateLimit`.
+        """
+        for rl in limits:
+            if not isinstance(rl, RateLimit):
+                raise TypeError(f"adopt_rate_limits takes RateLimit values, got {rl!r}")
         self._limiter.adopt(limits)
 
     async def rotate_credentials(
         self, *, api_key: str | None = None, api_secret: SecretLike
     ) -> None:
         """Swap the key pair atomically; the next token exchange uses it. Calls in flight
-        finish on the token they hold."""
+        finish on the token they hold.
+
+        Raises:
+            TypeError: the client does not exchange a key pair (a static token or a
+                provider of your own).
+        """
         tokens = self._tokens
         if not isinstance(tokens, ExchangeTokenProvider):
             raise TypeError("rotate_credentials needs a client built with api_key/api_secret")

@@ -80,6 +80,7 @@ class RetryPolicy:
 
     @classmethod
     def none(cls) -> RetryPolicy:
+        """A policy that never retries (one attempt)."""
         return cls(max_attempts=1)
 
 

@@ -298,25 +298,34 @@ class Hooks(Observer):
         self._on_call_end = _Calls(_hook_tuple(on_call_end, "on_call_end"), self)
 
     def wants(self, event: str) -> bool:
+        """Whether any hook listens for events of ``kind`` (events nobody wants are never built)."""
         calls = getattr(self, "_on_" + event, None)
         return calls is not None and bool(calls.fns)
 
     def request(self, event: RequestEvent) -> None:
+        """Run the ``on_request`` hooks with ``event``; a failing hook is logged, never raised."""
         self._on_request(event)
 
     def response(self, event: ResponseEvent) -> None:
+        """Run the ``on_response`` hooks with ``event``; a failing hook is logged, never raised."""
         self._on_response(event)
 
     def retry(self, event: RetryEvent) -> None:
+        """Run the ``on_retry`` hooks with ``event``; a failing hook is logged, never raised."""
         self._on_retry(event)
 
     def rate_limit_wait(self, event: RateLimitWaitEvent) -> None:
+        """Run the ``on_rate_limit_wait`` hooks with ``event``; a failing hook is logged, never
+        raised."""
         self._on_rate_limit_wait(event)
 
     def token_exchange(self, event: TokenExchangeEvent) -> None:
+        """Run the ``on_token_exchange`` hooks with ``event``; a failing hook is logged, never
+        raised."""
         self._on_token_exchange(event)
 
     def call_end(self, event: CallEndEvent) -> None:
+        """Run the ``on_call_end`` hooks with ``event``; a failing hook is logged, never raised."""
         self._on_call_end(event)
 
     def __repr__(self) -> str:
@@ -349,6 +358,7 @@ class Hooks(Observer):
         task.add_done_callback(done)
 
     async def aclose(self) -> None:
+        """Give async hooks still running a moment to finish, then cancel them. Never raises."""
         pending = {t for t in self._tasks if not t.done()}
         if not pending:
             return

@@ -64,6 +64,13 @@ class HttpxTransport:
         return self._client
 
     async def send(self, request: Request) -> Response:
+        """Send ``request`` with httpx, the whole exchange under one deadline.
+
+        Raises:
+            APITimeoutError: the request's ``timeout`` ran out.
+            APIConnectionError: the connection failed, or the transport is closed.
+            ResponseTooLargeError: the body passed ``max_response_bytes`` after decompression.
+        """
         httpx = self._httpx
         check_headers(request.headers)
         client = self._get_client()
@@ -129,6 +136,7 @@ class HttpxTransport:
         return Response(status=status, headers=out, body=body)
 
     async def aclose(self) -> None:
+        """Close the httpx client if this transport made it. Idempotent; never raises."""
         if self._closed:
             return
         self._closed = True

@@ -138,6 +138,7 @@ class ApiKey(_Serialisable):
 
     @property
     def is_active(self) -> bool:
+        """Whether the key's status is ``active`` (not revoked, not expired by the server)."""
         return self.status != "revoked"
 
 

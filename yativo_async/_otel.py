@@ -107,6 +107,7 @@ class OpenTelemetry(Observer):
     def bind(self, budget: Callable[[], list[WindowStatus]]) -> None:
         # Weakly: the gauge must not keep a closed client alive (``budget`` is a closure
         # over the client's limiter; the weak method dies with the client's observers).
+        """Attach to a client: register the budget gauge for its limiter (called by the client)."""
         self._budgets.append((self._next_client, weakref.ref(budget)))
         self._next_client += 1
 
@@ -129,6 +130,7 @@ class OpenTelemetry(Observer):
     # -- spans ----------------------------------------------------------------------------
 
     def call_start(self, event: CallStartEvent) -> None:
+        """Open the call's span (current while the call runs)."""
         span = self._tracer.start_span(
             f"yativo {event.operation}",
             kind=self._kind,
@@ -147,11 +149,13 @@ class OpenTelemetry(Observer):
         return None if entry is None else entry[0]
 
     def request(self, event: RequestEvent) -> None:
+        """Record a request as an event of the call's span."""
         span = self._span(event.call_id)
         if span is not None:
             span.add_event("yativo.request", {"yativo.attempt": event.attempt})
 
     def response(self, event: ResponseEvent) -> None:
+        """Record a response (status, request id) on the call's span; count a 429."""
         attrs: dict[str, Any] = {
             "yativo.attempt": event.attempt, "yativo.elapsed_s": event.elapsed,
         }
@@ -168,6 +172,7 @@ class OpenTelemetry(Observer):
             self._server_429s.add(1, {"yativo.operation": event.operation})
 
     def retry(self, event: RetryEvent) -> None:
+        """Record a retry on the call's span and count it."""
         span = self._span(event.call_id)
         if span is not None:
             span.add_event("yativo.retry", {
@@ -177,11 +182,13 @@ class OpenTelemetry(Observer):
         self._retries.add(1, {"yativo.operation": event.operation, "error.type": event.error})
 
     def rate_limit_wait(self, event: RateLimitWaitEvent) -> None:
+        """Record a wait for budget on the call's span."""
         span = self._span(event.call_id)
         if span is not None:
             span.add_event("yativo.rate_limit_wait", {"yativo.waited_s": event.waited})
 
     def token_exchange(self, event: TokenExchangeEvent) -> None:
+        """Count a token exchange by reason and outcome."""
         outcome = "ok" if event.ok else "error"
         attrs: dict[str, Any] = {
             "yativo.token.reason": event.reason, "yativo.token.outcome": outcome,
@@ -197,6 +204,8 @@ class OpenTelemetry(Observer):
         self._exchanges.add(1, attrs)
 
     def call_end(self, event: CallEndEvent) -> None:
+        """End the call's span with its attempts, waits, status and error class; record its
+        duration."""
         outcome = "ok" if event.ok else "error"
         metric_attrs: dict[str, Any] = {
             "yativo.operation": event.operation, "yativo.outcome": outcome,

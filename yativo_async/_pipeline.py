@@ -93,9 +93,11 @@ class ClientStats:
 
     @property
     def token_exchanges(self) -> int:
+        """Token exchanges this client made (its provider's count)."""
         return self.tokens.exchanges
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as a JSON-ready dict (what ``yativo demo --json`` prints)."""
         return {
             "calls": self.calls,
             "succeeded": self.succeeded,

@@ -387,6 +387,7 @@ class SlidingWindowLimiter:
         return start
 
     def status(self) -> list[WindowStatus]:
+        """Per window: used, in flight, remaining and when the next slot frees."""
         now = self._now()
         out = []
         for w in self._windows:
@@ -406,6 +407,7 @@ class SlidingWindowLimiter:
 
     @property
     def waiting(self) -> int:
+        """Callers queued for a slot now."""
         return self._n_waiting
 
     def adopt(self, limits: Sequence[RateLimit]) -> None:
@@ -446,6 +448,7 @@ class SlidingWindowLimiter:
         self._cap(remaining - self._windows[0].in_flight, until)
 
     async def aclose(self) -> None:
+        """Nothing to release (present for the `Limiter` protocol)."""
         return None
 
     def seed(self, frees_at: Sequence[Sequence[float]]) -> None:

@@ -411,10 +411,12 @@ class RedisRateLimiter:
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
+        """The windows in force (configured, or stricter ones the server announced)."""
         return tuple(self._limits)
 
     @property
     def waiting(self) -> int:
+        """Callers of this process queued for a slot now."""
         return self._n_waiting
 
     @property
@@ -712,6 +714,7 @@ class RedisRateLimiter:
         return out
 
     def adopt(self, limits: Sequence[RateLimit]) -> None:
+        """Keep to ``limits`` too where they are stricter (for the whole fleet); never loosen."""
         for rl in limits:
             for i, mine in enumerate(self._limits):
                 if abs(mine.period - rl.period) < 1e-9:
@@ -726,6 +729,8 @@ class RedisRateLimiter:
             self._local.adopt(limits)
 
     def adopt_unknown_period(self, limit: int) -> None:
+        """A quota whose window the server did not name: applied to the shortest window if
+        stricter."""
         i = min(range(len(self._limits)), key=lambda k: self._limits[k].period)
         if 0 < limit < self._limits[i].limit:
             self._limits[i] = RateLimit(limit, self._limits[i].period)
@@ -750,9 +755,12 @@ class RedisRateLimiter:
         # The windows are already shared by every process of the fleet through Redis; a
         # server's "remaining" below them means a client outside the fleet: a 429 (which
         # pauses everyone) handles it.
+        """The server says ``remaining`` requests are left until ``until``: hold the fleet to it."""
         return None
 
     async def aclose(self) -> None:
+        """Flush pending releases and a pause to Redis, stop the lease keeper, close a connection
+        this limiter opened."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -963,6 +971,7 @@ class RedisTokenCache:
         await self._redis.set(key, _encrypt(record, api_key, api_secret), ex=ttl)
 
     async def aclose(self) -> None:
+        """Close a Redis connection this cache opened. Idempotent."""
         if self._owns:
             await self._redis.aclose()
 

@@ -314,6 +314,22 @@ class ApiKeysResource:
 
     Every method also takes ``timeout=`` (seconds per attempt) and ``extra_headers=`` (sent
     with this call; they cannot replace ``Authorization`` or ``X-2FA-Token``).
+
+    What every method raises:
+        ValueError, TypeError: a bad argument (an id that is not one path segment, a bad
+            header, a 2FA code that is not 6-8 digits), before anything is sent.
+        APIStatusError: the server refused (a subclass per status: `NotFoundError`,
+            `PermissionDeniedError` for a wrong 2FA code, `RateLimitError` ...), after the
+            retries the policy allows.
+        RateLimitError: with ``from_client=True``: no budget within ``max_wait`` (nothing
+            was sent).
+        APIConnectionError: the request did not complete (`APITimeoutError`,
+            `ClientClosedError` when the client was closed meanwhile).
+        ResponseDecodeError: a body that is not what the docs promise
+            (`ResponseTooLargeError` past ``max_response_bytes``).
+        TokenUnavailableError: no bearer token could be had.
+        OutcomeUnknownError: ``create``, ``generate`` and ``rotate`` only, when the request
+            may have been processed and so was not sent again.
     """
 
     def __init__(self, client: YativoClient) -> None:
@@ -323,7 +339,10 @@ class ApiKeysResource:
     async def list(
         self, *, timeout: float | None = None, extra_headers: Mapping[str, str] | None = None
     ) -> list[ApiKey]:
-        """``GET /apikey/list``: every key on the account (no secrets)."""
+        """``GET /apikey/list``: every key on the account (no secrets).
+
+        Raises: see `ApiKeysResource`.
+        """
         raw = await self.with_raw_response.list(timeout=timeout, extra_headers=extra_headers)
         return raw.parse()
 
@@ -334,7 +353,10 @@ class ApiKeysResource:
         timeout: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> ApiKey:
-        """``GET /apikey/{id}``."""
+        """``GET /apikey/{id}``.
+
+        Raises: see `ApiKeysResource`.
+        """
         raw = await self.with_raw_response.get(
             key_id, timeout=timeout, extra_headers=extra_headers
         )
@@ -357,6 +379,8 @@ class ApiKeysResource:
         ``permissions``: ``"read"``, ``"write"``, ``"transactions"``, ``"webhooks"`` (or
         `Permission` members); a permission the SDK does not know yet type-checks as
         ``CustomPermission("...")`` and is sent as is.
+
+        Raises: see `ApiKeysResource` (`OutcomeUnknownError` names the key to look for).
         """
         raw = await self.with_raw_response.create(
             name=name, permissions=permissions, expires_in_days=expires_in_days,
@@ -375,7 +399,10 @@ class ApiKeysResource:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CreatedApiKey:
         """``POST /apikey/generate`` (doc 000): scoped permissions (omit for all scopes),
-        optional ``expires_at``. Not retried where it may have reached the server."""
+        optional ``expires_at``. Not retried where it may have reached the server.
+
+        Raises: see `ApiKeysResource` (`OutcomeUnknownError` names the key to look for).
+        """
         raw = await self.with_raw_response.generate(
             name=name, permissions=permissions, expires_at=expires_at,
             two_factor_code=two_factor_code, timeout=timeout, extra_headers=extra_headers,
@@ -395,6 +422,9 @@ class ApiKeysResource:
 
         ``adopt``: swap the client's own credentials to the new secret (default: when the
         rotated key is the client's own key), so a bot rotates with no restart.
+
+        Raises: see `ApiKeysResource`; `OutcomeUnknownError` when the rotation may have
+        happened (it is never sent twice: a second rotation would hide the first secret).
         """
         raw = await self.with_raw_response.rotate(
             key_id, two_factor_code=two_factor_code, adopt=adopt, timeout=timeout,
@@ -416,6 +446,8 @@ class ApiKeysResource:
         lost and the replay answers 404 or 409 (gone, already revoked), the first attempt
         did it: the call succeeds. A 2xx whose body reports a failure raises
         `APIStatusError`: a revoke that did not happen never looks done.
+
+        Raises: see `ApiKeysResource`.
         """
         await self.with_raw_response.revoke(
             key_id, two_factor_code=two_factor_code, timeout=timeout,
@@ -436,6 +468,8 @@ class ApiKeysResource:
         Retried like a read: setting the same set twice ends in the same state, so a replay
         after a lost response is safe. A 2xx whose body reports a failure raises
         `APIStatusError`.
+
+        Raises: see `ApiKeysResource`.
         """
         await self.with_raw_response.update_permissions(
             key_id, permissions, two_factor_code=two_factor_code, timeout=timeout,
@@ -497,6 +531,12 @@ class AuthResource:
         """Exchange a key pair for a bearer token (the client's own pair by default).
 
         This is an explicit exchange; the client's own calls use its cached token.
+
+        Raises:
+            ValueError: no key pair given and the client has none.
+            AuthenticationError: the server refused the pair.
+            APIStatusError, APIConnectionError, RateLimitError, ResponseDecodeError: as for
+                `ApiKeysResource` (the API secret is masked in every error).
         """
         raw = await self.with_raw_response.exchange_token(
             api_key=api_key, api_secret=api_secret, timeout=timeout, extra_headers=extra_headers
@@ -504,7 +544,13 @@ class AuthResource:
         return raw.parse()
 
     async def token(self) -> BearerToken:
-        """The `BearerToken` the client would send now (fetched if needed)."""
+        """The `BearerToken` the client would send now (fetched if needed).
+
+        Raises:
+            ValueError: the client has no credentials.
+            TokenUnavailableError: the exchange failed or is backing off.
+            ClientClosedError: the client was closed.
+        """
         tokens = self._client.token_provider
         if tokens is None:
             raise ValueError("this client has no credentials")

@@ -87,9 +87,19 @@ class Response:
 class Transport(Protocol):
     """Send a request, get a response; close. That is all a backend has to do."""
 
-    async def send(self, request: Request) -> Response: ...
+    async def send(self, request: Request) -> Response:
+        """Send one request and return its response; an HTTP error status is a normal
+        `Response`.
 
-    async def aclose(self) -> None: ...
+        Raises:
+            APIConnectionError: the request did not complete (`APITimeoutError` when it
+                timed out).
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; idempotent."""
+        ...
 
 
 Handler = Callable[[Request], Awaitable[Response] | Response]
@@ -243,6 +253,14 @@ class MockTransport:
         self._handler = handler
 
     async def send(self, request: Request) -> Response:
+        """Call the handler with ``request`` and return its `Response` (an async handler is bounded
+        by ``request.timeout``).
+
+        Raises:
+            APITimeoutError: an async handler ran past ``request.timeout``.
+            ResponseTooLargeError: the body passed ``request.max_response_bytes``.
+            TypeError: the handler returned something other than a `Response`.
+        """
         check_headers(request.headers)
         result = self._handler(request)
         if inspect.isawaitable(result):
@@ -262,6 +280,7 @@ class MockTransport:
         return result
 
     async def aclose(self) -> None:
+        """Nothing to close; present for the `Transport` protocol."""
         return None
 
     def __repr__(self) -> str:

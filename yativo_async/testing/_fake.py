@@ -235,6 +235,7 @@ class FakeYativo:
         return self._url
 
     async def start(self) -> FakeYativo:
+        """Serve on a loopback port (``base_url`` then names it). Idempotent."""
         if self._runner is not None:
             return self
         app = web.Application()
@@ -253,6 +254,7 @@ class FakeYativo:
         return self
 
     async def stop(self) -> None:
+        """Stop serving; requests still in flight are dropped after 0.1 s. Idempotent."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -287,6 +289,7 @@ class FakeYativo:
             )
 
     def clear_faults(self) -> None:
+        """Remove every injected fault (global and per route)."""
         self.faults = _NO_FAULTS
         self.route_faults.clear()
 
@@ -320,10 +323,12 @@ class FakeYativo:
 
     @property
     def token_exchanges(self) -> int:
+        """Successful token exchanges served so far."""
         return self.counters["token_exchanges"]
 
     @property
     def keys_created(self) -> int:
+        """Keys created (create, generate and rotate) so far."""
         return self.counters["keys_created"]
 
     def _token_hex(self, n: int) -> str:
@@ -705,6 +710,12 @@ class FakeTransport:
         self._fake = fake
 
     async def send(self, request: Request) -> Response:
+        """Answer ``request`` in process, as the fake's HTTP server would (no socket).
+
+        Raises:
+            APIConnectionError: a ``drop_rate`` fault dropped the request.
+            ResponseTooLargeError: the body passed ``request.max_response_bytes``.
+        """
         rest = request.url.split("://", 1)[-1]
         path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
         path = path.split("?", 1)[0]
@@ -734,6 +745,7 @@ class FakeTransport:
         )
 
     async def aclose(self) -> None:
+        """Nothing to close."""
         return None
 
 
