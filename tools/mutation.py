@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: module -> its own test files
 MODULES: dict[str, list[str]] = {
     "_errors": ["tests/test_errors.py", "tests/test_edges.py"],
-    "_ratelimit": ["tests/test_ratelimit.py", "tests/test_edges.py"],
+    "_ratelimit": ["tests/test_ratelimit.py", "tests/test_lanes.py", "tests/test_edges.py"],
     "_sansio": ["tests/test_sansio.py", "tests/test_edges.py"],
     "_retry": ["tests/test_retry.py", "tests/test_edges.py"],
     "_hooks": ["tests/test_hooks.py", "tests/test_otel.py"],
