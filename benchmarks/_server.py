@@ -30,8 +30,13 @@ def _app() -> web.Application:
             body = bodies[n] = key_list_body(n)
         return web.Response(body=body, content_type="application/json")
 
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()  # never answers: requests pile up behind it
+        raise AssertionError
+
     app = web.Application()
     app.router.add_get("/k{n:\\d+}/apikey/list", handle)
+    app.router.add_get("/hang", hang)
     return app
 
 
