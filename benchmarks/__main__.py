@@ -61,6 +61,9 @@ def _print_decode(r: dict[str, Any]) -> None:
         print(f"  {name:32} {s['best']:8.1f} µs (med {s['median']:.1f}, max {s['worst']:.1f})")
     print("  SDK / json.loads {sdk_vs_json_loads:.2f}x, SDK / pydantic {sdk_vs_pydantic:.2f}x"
           .format(**r["ratios"]))
+    if "sdk_no_extra_vs_json_loads" in r["ratios"]:
+        print("  without the speedups extra: / json.loads {sdk_no_extra_vs_json_loads:.2f}x, "
+              "/ pydantic {sdk_no_extra_vs_pydantic:.2f}x".format(**r["ratios"]))
 
 
 def _print_queue(r: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ accepts what the converter would refuse, and builds the same object when both ac
 from __future__ import annotations
 
 import json
-import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -160,27 +159,6 @@ class _Bail(Exception):
 
 _fromisoformat: Final = datetime.fromisoformat
 _UTC: Final = timezone.utc
-#: 3.11's ``fromisoformat`` reads ``Z``; on 3.10 such a string goes to `parse_datetime`
-_ISO_READS_Z: Final = sys.version_info >= (3, 11)
-
-
-def _fast_datetime(value: Any) -> datetime:
-    if type(value) is str:
-        try:
-            parsed = _fromisoformat(value)
-        except ValueError:
-            return parse_datetime(value)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
-    return parse_datetime(value)
-
-
-def _fast_str_tuple(value: Any) -> tuple[str, ...]:
-    if type(value) is list:
-        for item in value:
-            if type(item) is not str:
-                raise _Bail
-        return tuple(value)
-    raise _Bail
 
 
 def _optional_of(tp: Any) -> tuple[Any, bool]:
@@ -197,14 +175,17 @@ def _fast_structurer(cls: type[T], fast: Mapping[type, Callable[[Any], Any]]) ->
     checks, aliases and the null-means-absent rule of `_with_aliases` inlined. Whatever it
     does not handle raises (`_Bail` or the hook's own error)."""
     hints = typing.get_type_hints(cls)
-    fields = attrs.fields(cls)
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
     slotted = "__slots__" in cls.__dict__
     plain = slotted and all(
         f.validator is None and f.converter is None and f.init and f.alias == f.name
         for f in fields
     ) and not hasattr(cls, "__attrs_post_init__") and not hasattr(cls, "__attrs_pre_init__")
     wire = {py: w for w, py in _ALIASES.items()}
-    ns: dict[str, Any] = {"_Bail": _Bail, "cls": cls, "_new": object.__new__}
+    ns: dict[str, Any] = {
+        "_Bail": _Bail, "cls": cls, "_new": object.__new__, "_iso": _fromisoformat,
+        "_parse_dt": parse_datetime, "_UTC": _UTC,
+    }
     lines = ["def structure(d):", "    if type(d) is not dict:", "        raise _Bail",
              "    get = d.get"]
     for i, f in enumerate(fields):
@@ -226,6 +207,28 @@ def _fast_structurer(cls: type[T], fast: Mapping[type, Callable[[Any], Any]]) ->
         if tp is str:
             lines.append(f"{pad}if type({v}) is not str:")
             lines.append(f"{pad}    raise _Bail")
+        elif tp is datetime:
+            # `_fast_datetime`, inlined: three of these per key are most of a key's cost
+            lines += [
+                f"{pad}if type({v}) is str:",
+                f"{pad}    try:",
+                f"{pad}        {v} = _iso({v})",
+                f"{pad}    except ValueError:",
+                f"{pad}        {v} = _parse_dt({v})",
+                f"{pad}    if {v}.tzinfo is None:",
+                f"{pad}        {v} = {v}.replace(tzinfo=_UTC)",
+                f"{pad}else:",
+                f"{pad}    {v} = _parse_dt({v})",
+            ]
+        elif tp == tuple[str, ...]:
+            lines += [
+                f"{pad}if type({v}) is not list:",
+                f"{pad}    raise _Bail",
+                f"{pad}for x in {v}:",
+                f"{pad}    if type(x) is not str:",
+                f"{pad}        raise _Bail",
+                f"{pad}{v} = tuple({v})",
+            ]
         elif tp in fast:
             ns[f"h{i}"] = fast[tp]
             lines.append(f"{pad}{v} = h{i}({v})")
@@ -245,15 +248,14 @@ def _fast_structurer(cls: type[T], fast: Mapping[type, Callable[[Any], Any]]) ->
     else:
         args = ", ".join(f"{f.name}=v{i}" for i, f in enumerate(fields))
         lines.append(f"    return cls({args})")
-    exec("\n".join(lines), ns)  # noqa: S102 - our own source, from the model's own fields
+    # our own source, generated from the model's own fields
+    exec("\n".join(lines), ns)
     fn: Callable[[Any], T] = ns["structure"]
     return fn
 
 
 def _make_fast() -> dict[Any, Callable[[Any], Any]]:
     fast: dict[Any, Callable[[Any], Any]] = {
-        datetime: _fast_datetime,
-        tuple[str, ...]: _fast_str_tuple,
         Secret: lambda v: _structure_secret(v, Secret),
         int: lambda v: v if type(v) is int else _strict_int(v, int),
     }
@@ -280,7 +282,42 @@ _FAST[list[ApiKey]] = _fast_key_list
 # Decoding response bodies
 
 
+#: the first orjson with a nesting limit (3.9.15)
+_ORJSON_SAFE: Final = (3, 9, 15)
+
+
+def _optional_fast_loads() -> Callable[[bytes], Any] | None:
+    """orjson's ``loads`` when the ``speedups`` extra is installed (it parses a key list in
+    about half the time of ``json.loads``; ``python -m benchmarks decode``)."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    try:
+        version = tuple(int(part) for part in orjson.__version__.split(".")[:3])
+    except ValueError:
+        return None
+    if version < _ORJSON_SAFE:
+        # Older orjson recursed without a limit and crashed the process on a deeply nested
+        # body (CVE-2024-27454): a hostile server must not be able to do that.
+        return None
+    fn: Callable[[bytes], Any] = orjson.loads
+    return fn
+
+
+#: None: the standard library alone (set to None to measure without the extra)
+fast_loads: Callable[[bytes], Any] | None = _optional_fast_loads()
+
+
 def loads(body: bytes, *, status: int | None = None) -> Any:
+    if fast_loads is not None:
+        try:
+            return fast_loads(body)
+        except Exception:
+            # orjson is stricter (NaN, UTF-16, a BOM, lone surrogates): the standard parser
+            # below decides, so the extra changes neither what is accepted nor an error. The
+            # one difference it makes: an integer past 64 bits is read as a float.
+            pass
     try:
         return json.loads(body)
     except RecursionError:
@@ -317,8 +354,8 @@ def structure(data: Any, cls: type[T], *, status: int | None = None, body: bytes
     if fast is not None:
         try:
             return fast(data)  # type: ignore[no-any-return]
-        except Exception:  # noqa: BLE001, S110 - the converter below decides and words it
-            pass
+        except Exception:
+            pass  # the configured converter below decides, and words the error
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from ._converter import decode, decode_key_list, parse_datetime
@@ -61,6 +61,10 @@ async def exchange_token(
     return access, outcome.sent_at
 
 
+#: the same frozen value every time: building a 16-field Call costs ~2.5 µs a call
+_LIST: Final = Call(name="list", method="GET", path="/apikey/list")
+
+
 class ApiKeysResource:
     """``client.api_keys``: every key-management endpoint of both doc pages."""
 
@@ -88,7 +92,7 @@ class ApiKeysResource:
 
     async def list(self) -> list[ApiKey]:
         """``GET /apikey/list``: every key on the account (no secrets)."""
-        response = (await self._run(Call(name="list", method="GET", path="/apikey/list"))).response
+        response = (await self._run(_LIST)).response
         return decode_key_list(response.body, status=response.status)
 
     async def get(self, key_id: str) -> ApiKey:
