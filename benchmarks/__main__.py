@@ -143,7 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     missed = []
     for name in figures:
         started = time.perf_counter()
-        result = FIGURES[name](quick=args.quick, rounds=rounds)
+        try:
+            result = FIGURES[name](quick=args.quick, rounds=rounds)
+        except Exception as exc:  # one broken figure must not lose the others
+            import traceback
+
+            traceback.print_exc()
+            result = {"title": name, "error": repr(exc), "targets": {"ran": False}}
+            PRINTERS[name] = lambda r: print(r["title"], "failed:", r["error"])
         result["seconds"] = round(time.perf_counter() - started, 1)
         result["quick"] = args.quick
         result["measured_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -70,7 +70,9 @@ class RawHttpx:
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
     async def __aenter__(self) -> RawHttpx:
-        self.client = httpx.AsyncClient()
+        # httpx's 5 s pool timeout fails calls queued behind its 100 connections at 500-way;
+        # aiohttp and the SDK wait for a connection as long as it takes, so let httpx too.
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, pool=None))
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
