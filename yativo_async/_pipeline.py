@@ -69,7 +69,7 @@ from ._sansio import (
     parse_rate_limit_headers,
     reported_failure,
 )
-from ._transport import Response, Transport
+from ._transport import Request, Response, Transport
 
 __all__ = ["Call", "ClientStats", "Options", "Outcome", "Pipeline"]
 
@@ -233,6 +233,8 @@ class Pipeline:
         #: set when the last running call ends (made by `close()` when it drains)
         self._drained: asyncio.Event | None = None
         self._closer: asyncio.Task[Any] | None = None
+        #: the last bodiless request built, by what made it (see `_send`)
+        self._last_request: tuple[tuple[Any, ...], Request] | None = None
         #: an optional hook of a provider: the server accepted this token
         self._confirm = getattr(tokens, "confirm", None)
         # A user's static token cannot change: a 401 on it is final, no replay.
@@ -402,18 +404,30 @@ class Pipeline:
     ) -> _Sent:
         """Steps 1-6: token, slot, build, send, release, learn."""
         token, slot = await self._token_and_slot(call, options, scope)
-        request = build_request(
-            method=call.method,
-            url=self.base_url + call.path,
-            headers=self.headers,
-            token=None if token is None else token.value.get_secret_value(),
-            body=call.body,
-            code=code,
-            code_in_body=call.code_in_body,
-            extra_headers=options.extra_headers,
-            timeout=options.timeout,
-            max_response_bytes=self.max_response_bytes,
-        )
+        # A bodiless call with nothing per attempt (a list, a get) sends the same request
+        # value as the last one like it while the token stays the same: reuse it (requests
+        # are frozen values, and this spares a header dict and a Request per call).
+        key = None
+        if call.body is None and code is None and not options.extra_headers:
+            key = (call.method, call.path, token, options.timeout)
+        cached = self._last_request
+        if key is not None and cached is not None and cached[0] == key:
+            request = cached[1]
+        else:
+            request = build_request(
+                method=call.method,
+                url=self.base_url + call.path,
+                headers=self.headers,
+                token=None if token is None else token.value.get_secret_value(),
+                body=call.body,
+                code=code,
+                code_in_body=call.code_in_body,
+                extra_headers=options.extra_headers,
+                timeout=options.timeout,
+                max_response_bytes=self.max_response_bytes,
+            )
+            if key is not None:
+                self._last_request = (key, request)
         self.stats.attempts += 1
         loop = asyncio.get_running_loop()
         sent_at = loop.time()

@@ -138,6 +138,10 @@ async def exchange_token(
     return raw.parse(), sent_at
 
 
+#: the same frozen value every time: building a 16-field Call costs ~2.5 µs a call
+_LIST: Final = Call(name="list", method="GET", path="/apikey/list")
+
+
 class _Endpoints:
     def __init__(self, client: YativoClient) -> None:
         self._client = client
@@ -186,8 +190,7 @@ class ApiKeysWithRawResponse(_Endpoints):
         self, *, timeout: float | None = None, extra_headers: Mapping[str, str] | None = None
     ) -> APIResponse[list[ApiKey]]:
         """``GET /apikey/list``."""
-        return await self._run(Call(name="list", method="GET", path="/apikey/list"),
-                               _key_list, timeout, extra_headers)
+        return await self._run(_LIST, _key_list, timeout, extra_headers)
 
     async def get(
         self,

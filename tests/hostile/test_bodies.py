@@ -32,14 +32,6 @@ CAP = 256 * 1024
 #: the cap must be well above them for "bounded by the cap" to be what is measured
 MEM_CAP = 4 << 20
 
-#: the 2xx path decodes with ``_converter.loads``, which catches ValueError but not the
-#: RecursionError of a 200,000-deep array (the error paths in ``_sansio`` already do). The
-#: fix is one word in ``_converter.loads`` (``except (ValueError, UnicodeDecodeError,
-#: RecursionError)``), a module this suite's author does not own: handed to its owner.
-CONVERTER_DEPTH = pytest.mark.xfail(
-    reason="_converter.loads lets RecursionError out (fix belongs to _converter's owner)",
-    strict=False,
-)
 
 
 def deep_json(status: int, wrap: str = "") -> WebServer:
@@ -53,7 +45,6 @@ def deep_json(status: int, wrap: str = "") -> WebServer:
     return WebServer(handler)
 
 
-@CONVERTER_DEPTH
 async def test_deep_json_on_a_2xx_is_a_decode_error(kind: str) -> None:
     async with deep_json(200) as server, client_for(server.base_url, kind) as client:
         with pytest.raises(y.ResponseDecodeError) as info:
@@ -73,7 +64,6 @@ async def test_deep_json_on_a_4xx_is_the_status_error(wrap: str) -> None:
     assert info.value.body is None or len(info.value.body) <= 4096
 
 
-@CONVERTER_DEPTH
 async def test_deep_json_from_the_token_endpoint_is_a_decode_error() -> None:
     async with deep_json(200) as server, \
             client_for(server.base_url, api_key="yvk_live_h", api_secret="yvs_live_SECRETx",

@@ -4,14 +4,13 @@
    jitter: server 429s and share of the ideal pace for the SDK's limiter and for the same
    client (its own limiter off, no retries) paced by aiolimiter, pyrate-limiter and limits'
    moving window.
-2. Acquire overhead: CPU per acquire+release uncontended, and with 10,000 waiters.
+2. Acquire overhead: CPU per acquire+release uncontended.
 
-Run:  python benchmarks/bench_ratelimit.py [--requests 120] [--limit 20]
+Run:  python -m benchmarks limiter
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import math
@@ -28,6 +27,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 import yativo_async as y
 from yativo_async._ratelimit import SlidingWindowLimiter
 from yativo_async.testing import FakeYativo
+
+from ._stats import summary
 
 Gate = Callable[[], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -137,47 +138,21 @@ async def overhead_uncontended(n: int = 20_000) -> dict[str, float]:
     return out
 
 
-async def overhead_waiters(n: int = 10_000) -> dict[str, float]:
-    out = {}
-    ours = SlidingWindowLimiter([y.RateLimit(500, 0.05)])
-
-    async def take_ours() -> None:
-        (await ours.acquire()).release()
-
-    t = time.process_time()
-    await asyncio.gather(*(take_ours() for _ in range(n)))
-    out["yativo_async"] = (time.process_time() - t) / n * 1e6
-    aio = aiolimiter.AsyncLimiter(500, 0.05)
-
-    async def take_aio() -> None:
-        async with aio:
-            pass
-
-    t = time.process_time()
-    await asyncio.gather(*(take_aio() for _ in range(n)))
-    out["aiolimiter"] = (time.process_time() - t) / n * 1e6
-    return out
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=120)
-    parser.add_argument("--limit", type=int, default=20)
-    args = parser.parse_args()
-    print(f"1. Full demand: {args.requests} requests at once, strict server at {args.limit}/1 s, "
-          "0-20 ms latency jitter, real loopback socket")
-    print(f"{'limiter':36} {'429s':>5} {'ok':>5} {'elapsed s':>10} {'pace vs ideal':>14}")
-    for name in PEERS:
-        r = await full_demand(name, args.requests, args.limit, 1.0)
-        print(f"{r['limiter']:36} {r['server_429s']:>5} {r['succeeded']:>5} "
-              f"{r['elapsed_s']:>10} {r['pace_vs_ideal']:>14}")
-    print("\n2a. CPU per acquire+release, uncontended (µs)")
-    for name, us in (await overhead_uncontended()).items():
-        print(f"  {name:28} {us:7.2f}")
-    print("\n2b. CPU per acquire+release with 10,000 waiters (µs)")
-    for name, us in (await overhead_waiters()).items():
-        print(f"  {name:28} {us:7.2f}")
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+def run(*, quick: bool, rounds: int) -> dict[str, Any]:
+    requests, limit = (60, 20) if quick else (120, 20)
+    demand = [asyncio.run(full_demand(name, requests, limit, 1.0)) for name in PEERS]
+    overhead: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, us in asyncio.run(overhead_uncontended(5_000 if quick else 20_000)).items():
+            overhead.setdefault(name, []).append(us)
+    ours = next(r for r in demand if r["limiter"].startswith("yativo_async"))
+    return {
+        "title": f"Full demand: {requests} requests at once, strict server at {limit}/1 s, "
+                 "0-20 ms latency jitter, real loopback socket",
+        "demand": demand,
+        "acquire_us": {k: summary(v) for k, v in overhead.items()},
+        "targets": {
+            "0 server 429s": ours["server_429s"] == 0,
+            ">= 97% of ideal pace": ours["pace_vs_ideal"] >= 0.97,
+        },
+    }
