@@ -28,6 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes, ptys, signals")
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_the_command() -> Iterator[None]:
+    """A test run started in the background (``cmd &``, nohup) ignores SIGINT, and a child
+    inherits an ignored signal: the command would rightly keep ignoring Ctrl-C, as a Unix
+    program started that way should. Give the children the default disposition instead."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class HeldFake(FakeYativo):
     """Holds every request to ``held`` (a path ending) until released; says when one has
     arrived, so a test interrupts a request that is surely in flight, without a sleep."""
@@ -265,6 +280,30 @@ def test_ctrl_c_during_a_request_exits_130_in_one_line(served_fake: HeldFake,
                                     "exit_code": 130}
     else:
         assert line == "error: interrupted"
+
+
+def test_started_with_ctrl_c_ignored_it_stays_ignored(served_fake: HeldFake) -> None:
+    """Under nohup or ``cmd &`` SIGINT is ignored, and the command leaves it so (on every
+    Python): the interrupt sent mid-request changes nothing, the list arrives."""
+    served_fake.add_key(name="kept")
+    served_fake.held = "/apikey/list"
+    served_fake.release.clear()
+    proc = subprocess.Popen(command("keys", "list", "--json"), cwd=ROOT,
+                            env=environment(served_fake), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert served_fake.arrived.wait(60)
+        proc.send_signal(signal.SIGINT)
+        served_fake.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        served_fake.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, err) == (0, "")
+    assert [k["name"] for k in json.loads(out)] == ["kept"]
 
 
 class Terminal:

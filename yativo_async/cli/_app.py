@@ -275,6 +275,10 @@ async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
     # task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does.
     import signal
 
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        # Started with Ctrl-C ignored (nohup, ``cmd &``) or handled by an embedding program:
+        # leave it so, as 3.11's asyncio.run does.
+        return await make()
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
     interrupted = False
 
