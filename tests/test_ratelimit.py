@@ -7,9 +7,11 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import yativo_async as y
-from yativo_async._ratelimit import SlidingWindowLimiter
+from yativo_async._ratelimit import SlidingWindowLimiter, reserved_slots
 from yativo_async._sansio import parse_rate_limit_headers, parse_retry_after
 from yativo_async.testing import FakeYativo
 
@@ -377,3 +379,66 @@ async def test_remaining_not_below_own_view_changes_nothing() -> None:
     async with y.YativoClient(access_token="t", transport=y.MockTransport(handler)) as client:
         await client.api_keys.list()
         assert client._limiter._cap_left is None  # type: ignore[union-attr]
+
+
+# The fast path (rule 8) against a model of the windows ---------------------------------
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("take"), st.sampled_from(["interactive", "batch"])),
+        st.tuples(st.just("release"), st.booleans()),
+        st.tuples(st.just("advance"), st.sampled_from([0.1, 0.5, 1.0, 3.0])),
+        st.tuples(st.just("adopt"), st.integers(min_value=1, max_value=6)),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS)
+def test_fast_path_grants_exactly_what_the_windows_allow(
+        ops: list[tuple[str, object]]) -> None:
+    """Whatever mix of takes, sent and unsent releases, passing time and stricter limits:
+    a take is granted exactly when every window (counted the slow way, here) has a slot,
+    batch calls leave the reserve, and no window ever holds more than its limit."""
+    loop = asyncio.new_event_loop()
+    clock = [1000.0]
+    loop.time = lambda: clock[0]  # type: ignore[method-assign]
+    limits = {1.0: 5, 2.0: 8}
+    stamps: dict[float, list[float]] = {p: [] for p in limits}
+
+    async def run() -> None:
+        limiter = SlidingWindowLimiter([y.RateLimit(n, p) for p, n in limits.items()],
+                                       max_wait=0, interactive_reserve=0.25)
+        held: list[y.Slot] = []
+        for op, arg in ops:
+            t = clock[0]
+            used = {p: len(held) + sum(1 for s in stamps[p] if s + p > t) for p in limits}
+            if op == "take":
+                reserve = {p: reserved_slots(n, 0.25) if arg == "batch" else 0
+                           for p, n in limits.items()}
+                allowed = all(used[p] + 1 + reserve[p] <= n for p, n in limits.items())
+                try:
+                    held.append(await limiter.acquire(lane=arg))  # type: ignore[arg-type]
+                    granted = True
+                except y.RateLimitError:
+                    granted = False
+                assert granted == allowed, (op, arg, used, limits)
+            elif op == "release" and held:
+                held.pop(0).release(sent=bool(arg))
+                if arg:
+                    for p in limits:
+                        stamps[p].append(t)
+            elif op == "advance":
+                clock[0] += float(arg)  # type: ignore[arg-type]
+            elif op == "adopt":
+                limiter.adopt([y.RateLimit(int(arg), 1.0)])  # type: ignore[call-overload]
+                limits[1.0] = min(limits[1.0], int(arg))  # type: ignore[call-overload]
+            for p, n in limits.items():
+                in_window = len(held) + sum(1 for s in stamps[p] if s + p > clock[0])
+                assert in_window <= max(n, used[p]), (p, in_window, n)
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()

@@ -369,6 +369,42 @@ async def test_rule2_unsendable_header_is_a_value_error_naming_it_not_showing_it
     assert sent == []  # refused before sending
 
 
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx", "mock"])
+async def test_rule2_each_new_request_is_checked_even_after_a_good_one(kind: str) -> None:
+    """A transport may skip checking the very request value it checked before (a repeated
+    list call), never a new one."""
+    sent: list[RawRequest] = []
+
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        sent.append(request)
+        writer.write(response_bytes(200, b"{}", {"Connection": "close"}))
+
+    async with RawServer(scenario) as server, \
+            _transport(kind, lambda r: y.Response(status=200)) as transport:
+        good = _get(server.base_url)
+        await transport.send(good)
+        await transport.send(good)
+        with pytest.raises(ValueError, match="Authorization"):
+            await transport.send(_get(server.base_url,
+                                      headers={"Authorization": "Bearer tok\r\nX-Evil: 1"}))
+    if kind != "mock":
+        assert len(sent) == 2
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+async def test_response_header_names_are_lower_case_and_repeats_joined(kind: str) -> None:
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(response_bytes(200, b"{}", {
+            "X-RateLimit-Limit": "10", "x-ratelimit-limit": "20", "X-Request-Id": "req_9",
+        }))
+
+    async with RawServer(scenario) as server, _transport(kind) as transport:
+        response = await transport.send(_get(server.base_url))
+    assert response.headers["x-ratelimit-limit"] == "10, 20"
+    assert response.headers["x-request-id"] == "req_9"
+    assert all(name == name.lower() for name in response.headers)
+
+
 @pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
 async def test_rule2_closed_transport_is_a_connection_error_not_sent(kind: str) -> None:
     transport = _make(kind)

@@ -77,6 +77,9 @@ class AiohttpTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._closed = False
+        #: the last request whose headers passed `check_headers` (requests are frozen values,
+        #: and the client sends the same one again for a repeated list call)
+        self._checked: Request | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -145,7 +148,9 @@ class AiohttpTransport:
             APIConnectionError: the connection failed, or the transport is closed.
             ResponseTooLargeError: the body passed ``max_response_bytes`` after decompression.
         """
-        check_headers(request.headers)
+        if request is not self._checked:
+            check_headers(request.headers)
+            self._checked = request
         session = self._get_session()
         try:
             async with session.request(
@@ -157,10 +162,13 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as resp:
                 body = await _read_body(resp, request)
-                headers: dict[str, str] = {}
-                for name, value in resp.headers.items():
-                    key = name.lower()
-                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
+                raw = resp.headers
+                headers = {name.lower(): value for name, value in raw.items()}
+                if len(headers) != len(raw):  # a repeated header: join its values
+                    headers = {}
+                    for name, value in raw.items():
+                        key = name.lower()
+                        headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 return Response(status=resp.status, headers=headers, body=body)
         except YativoError:
             raise

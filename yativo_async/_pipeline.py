@@ -58,7 +58,7 @@ from ._errors import (
     YativoError,
 )
 from ._hooks import CallScope, Observers
-from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait, Slot
+from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait
 from ._retry import is_retryable, retrying
 from ._sansio import (
     build_request,
@@ -162,20 +162,42 @@ class Options:
     lane: Lane = "interactive"
 
 
-@attrs.frozen(slots=True)
 class Outcome:
-    """What a call ended with."""
+    """What a call ended with (a value: nothing writes to it after the call)."""
 
-    response: Response
-    #: loop time at which the last attempt's request left
-    sent_at: float
-    #: attempts made (the 401 replay inside an attempt not counted)
-    attempts: int
-    #: seconds from the call's start to its end, waits included
-    elapsed: float
-    #: what the last attempt sent that must not come back in an error (rule 3): its token,
-    #: 2FA code and the call's own secrets; masked in a decode error of the body
-    secrets: tuple[str, ...] = ()
+    __slots__ = ("_code", "_secrets", "_token", "attempts", "elapsed", "response", "sent_at")
+
+    def __init__(
+        self,
+        response: Response,
+        sent_at: float,
+        attempts: int,
+        elapsed: float,
+        secrets: tuple[str, ...] = (),
+        token: BearerToken | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.response = response
+        #: loop time at which the last attempt's request left
+        self.sent_at = sent_at
+        #: attempts made (the 401 replay inside an attempt not counted)
+        self.attempts = attempts
+        #: seconds from the call's start to its end, waits included
+        self.elapsed = elapsed
+        self._secrets = secrets
+        self._token = token
+        self._code = code
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What the last attempt sent that must not come back in an error (rule 3): its
+        token, 2FA code and the call's own secrets; masked in a decode error of the body.
+        Worked out only when asked (a body that failed to decode)."""
+        return _secrets(self._secrets, self._token, self._code)
+
+    def __repr__(self) -> str:
+        return (f"Outcome(status={self.response.status}, attempts={self.attempts}, "
+                f"elapsed={self.elapsed:.3f})")
 
 
 class _Sent:
@@ -233,8 +255,9 @@ class Pipeline:
         #: set when the last running call ends (made by `close()` when it drains)
         self._drained: asyncio.Event | None = None
         self._closer: asyncio.Task[Any] | None = None
-        #: the last bodiless request built, by what made it (see `_send`)
-        self._last_request: tuple[tuple[Any, ...], Request] | None = None
+        #: the last bodiless request built, after the call, options and token that made it
+        #: (see `_send`)
+        self._last_request: tuple[Call, Options, BearerToken | None, Request] | None = None
         #: an optional hook of a provider: the server accepted this token
         self._confirm = getattr(tokens, "confirm", None)
         # A user's static token cannot change: a 401 on it is final, no replay.
@@ -316,7 +339,7 @@ class Pipeline:
         if scope is not None:
             scope.end(elapsed, None)
         return Outcome(sent.response, sent.sent_at, attempts, elapsed,
-                       self._secrets(call, sent.token, sent.code))
+                       call.secrets, sent.token, sent.code)
 
     async def _attempt(
         self, call: Call, options: Options, number: int, maybe_done: bool,
@@ -357,12 +380,7 @@ class Pipeline:
     @staticmethod
     def _secrets(call: Call, token: BearerToken | None, code: str | None) -> tuple[str, ...]:
         """Rule 3: what this attempt sent that must not come back in an error."""
-        values = list(call.secrets)
-        if token is not None:
-            values.append(token.value.get_secret_value())
-        if code is not None:
-            values.append(code)
-        return tuple(values)
+        return _secrets(call.secrets, token, code)
 
     # -- closing (rule 4) ------------------------------------------------------------------
 
@@ -403,16 +421,42 @@ class Pipeline:
         scope: CallScope | None,
     ) -> _Sent:
         """Steps 1-6: token, slot, build, send, release, learn."""
-        token, slot = await self._token_and_slot(call, options, scope)
-        # A bodiless call with nothing per attempt (a list, a get) sends the same request
-        # value as the last one like it while the token stays the same: reuse it (requests
-        # are frozen values, and this spares a header dict and a Request per call).
-        key = None
-        if call.body is None and code is None and not options.extra_headers:
-            key = (call.method, call.path, token, options.timeout)
+        loop = asyncio.get_running_loop()
+        limiter = self.limiter
+        tokens = self.tokens
+        if call.auth and tokens is None:
+            raise ValueError(
+                f"{call.name} needs credentials: give api_key/api_secret or access_token"
+            )
+        while True:  # 1-2. token, then slot
+            token = None if tokens is None or not call.auth else await tokens.get_token()
+            if scope is not None:
+                queued, waited_before = loop.time(), limiter.time_waited
+            slot = await limiter.acquire(
+                priority=call.priority, lane=options.lane, max_wait=options.max_wait
+            )
+            # The limiter counts only real waits (a fast path adds nothing, and runs nothing
+            # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
+            if scope is not None and limiter.time_waited > waited_before:
+                scope.rate_limit_wait(loop.time() - queued)
+            if token is None or token.expires_at is None or loop.time() < token.expires_at:
+                break
+            # The token expired while we queued for budget (hours, when a day's budget is
+            # spent): it is never sent. The slot goes back unsent and we start over.
+            slot.release(sent=False)
+        # A bodiless call with nothing per attempt (a list) sends the same request value as
+        # the last one like it while the call, its options and the token are the same
+        # objects: reuse it (requests are frozen values; this spares a header dict and a
+        # Request per call). Calls, options and tokens are frozen, so identity is enough.
         cached = self._last_request
-        if key is not None and cached is not None and cached[0] == key:
-            request = cached[1]
+        if (
+            cached is not None
+            and cached[0] is call
+            and cached[1] is options
+            and cached[2] is token
+            and code is None
+        ):
+            request = cached[3]
         else:
             request = build_request(
                 method=call.method,
@@ -426,10 +470,9 @@ class Pipeline:
                 timeout=options.timeout,
                 max_response_bytes=self.max_response_bytes,
             )
-            if key is not None:
-                self._last_request = (key, request)
+            if call.body is None and code is None:
+                self._last_request = (call, options, token, request)
         self.stats.attempts += 1
-        loop = asyncio.get_running_loop()
         sent_at = loop.time()
         if scope is not None:
             scope.request(number)
@@ -455,33 +498,6 @@ class Pipeline:
         if carries_limits(response.status, response.headers):
             retry_after = self._learn(response, now, options.retry.max_retry_after)
         return _Sent(response, token, sent_at, retry_after)
-
-    async def _token_and_slot(
-        self, call: Call, options: Options, scope: CallScope | None
-    ) -> tuple[BearerToken | None, Slot]:
-        """Steps 1-2. A token that expired while we queued for budget (hours, when a day's
-        budget is spent) is never sent: the slot goes back unsent and we start over."""
-        limiter = self.limiter
-        tokens = self.tokens
-        if call.auth and tokens is None:
-            raise ValueError(
-                f"{call.name} needs credentials: give api_key/api_secret or access_token"
-            )
-        loop = asyncio.get_running_loop()
-        while True:
-            token = None if tokens is None or not call.auth else await tokens.get_token()
-            if scope is not None:
-                queued, waited_before = loop.time(), limiter.time_waited
-            slot = await limiter.acquire(
-                priority=call.priority, lane=options.lane, max_wait=options.max_wait
-            )
-            # The limiter counts only real waits (a fast path adds nothing, and runs nothing
-            # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
-            if scope is not None and limiter.time_waited > waited_before:
-                scope.rate_limit_wait(loop.time() - queued)
-            if token is None or token.expires_at is None or loop.time() < token.expires_at:
-                return token, slot
-            slot.release(sent=False)
 
     def _learn(self, response: Response, now: float, max_pause: float) -> float | None:
         """Step 6: adopt what the server says about its limits (only ever stricter, and
@@ -509,6 +525,17 @@ class Pipeline:
         if info.remaining is not None and info.reset_after is not None:
             limiter.server_budget(info.remaining, now + info.reset_after)
         return said.retry_after
+
+
+def _secrets(
+    given: tuple[str, ...], token: BearerToken | None, code: str | None
+) -> tuple[str, ...]:
+    values = list(given)
+    if token is not None:
+        values.append(token.value.get_secret_value())
+    if code is not None:
+        values.append(code)
+    return tuple(values)
 
 
 def _failure(state: tenacity.RetryCallState) -> BaseException | None:

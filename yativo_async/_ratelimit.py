@@ -19,6 +19,11 @@ Rules of this module:
    (the token exchange, ``priority``, goes before both). A batch call may not take the
    ``interactive_reserve`` share of any window, so an interactive call finds budget at once
    while a batch job saturates the key.
+8. The fast path: the limiter keeps a count of slots surely free in every window (a lower
+   bound on the least free one). While it lasts, an interactive call with nobody ahead takes
+   a slot without looking at the windows; when it runs out the windows are counted again.
+   Time only frees slots and a sent release keeps the count, so the bound holds until a
+   take (which spends it) or a stricter limit or seeded slots (which clear it).
 """
 
 from __future__ import annotations
@@ -288,6 +293,11 @@ class SlidingWindowLimiter:
             raise ValueError(f"max_wait must be None or a number >= 0, got {max_wait!r}")
         self._configured = tuple(limits)
         self._windows = [_Window(rl.limit, rl.period) for rl in limits]
+        #: slots surely free in every window (a lower bound on the least free; rule 8): an
+        #: interactive call with nobody ahead takes one without looking at the windows.
+        #: Time only frees slots and a sent release keeps the count, so only a take, a
+        #: stricter limit or seeded slots can lower it; those spend or clear it.
+        self._credit = 0
         self._max_wait = max_wait
         self._reserve = check_reserve(interactive_reserve)
         # Rule 7: one FIFO queue per lane; the interactive one is always served first.
@@ -320,7 +330,15 @@ class SlidingWindowLimiter:
         """Wait for a slot in every window (FIFO). ``priority`` jumps the queue (used for
         the token exchange, which every queued request is waiting on). ``max_wait``
         overrides the limiter's for this call."""
-        batch = check_lane(lane) == "batch" and not priority
+        batch = lane != "interactive" and check_lane(lane) == "batch" and not priority
+        if (
+            self._credit > 0
+            and not batch
+            and self._cap_left is None
+            and (priority or self._n_waiting == self._n_batch)
+        ):
+            self._take()  # the fast path: budget surely free and nobody ahead
+            return _LocalSlot(self)
         loop = asyncio.get_running_loop()
         self._loop = loop
         now = loop.time()
@@ -420,6 +438,7 @@ class SlidingWindowLimiter:
                     break
             else:
                 self._windows.append(_Window(rl.limit, rl.period))
+        self._credit = 0  # stricter limits: count again
         self._wake()
 
     def adopt_unknown_period(self, limit: int) -> None:
@@ -428,6 +447,7 @@ class SlidingWindowLimiter:
         shortest = min(self._windows, key=lambda w: w.period)
         if limit < shortest.limit and limit > 0:
             shortest.limit = limit
+            self._credit = 0
 
     def pause_until(self, when: float) -> None:
         """Start nothing before ``when`` (loop time): the server said its budget is gone."""
@@ -457,6 +477,7 @@ class SlidingWindowLimiter:
         now = self._now()
         for w, times in zip(self._windows, frees_at, strict=False):
             w.releases.extend(sorted(t for t in times if t > now))
+        self._credit = 0
 
     def _cap(self, left: int, until: float) -> None:
         now = self._now()
@@ -486,13 +507,18 @@ class SlidingWindowLimiter:
                 return False
         if batch:
             return all(w.free(now) >= 1 + self._reserved(w) for w in self._windows)
-        return all(w.free(now) >= 1 for w in self._windows)
+        if self._credit > 0:
+            return True
+        self._credit = max(0, min(w.free(now) for w in self._windows))
+        return self._credit > 0
 
     def _take(self) -> None:
         for w in self._windows:
             w.in_flight += 1
         if self._cap_left is not None:
             self._cap_left -= 1
+        if self._credit > 0:
+            self._credit -= 1
 
     def _release(self, sent: bool) -> None:
         now = self._now()

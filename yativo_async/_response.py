@@ -32,7 +32,7 @@ class APIResponse(Generic[T]):
     give the same object) and raises `ResponseDecodeError` when it does not fit.
     """
 
-    __slots__ = ("_parsed", "_parser", "_secrets", "attempts", "content", "elapsed", "headers",
+    __slots__ = ("_outcome", "_parsed", "_parser", "attempts", "content", "elapsed", "headers",
                  "request_id", "status")
 
     def __init__(self, outcome: Outcome, parser: Callable[[APIResponse[T]], T]) -> None:
@@ -44,7 +44,7 @@ class APIResponse(Generic[T]):
         self.elapsed: float = outcome.elapsed
         self.attempts: int = outcome.attempts
         self._parser = parser
-        self._secrets = outcome.secrets
+        self._outcome = outcome  # its secrets, worked out only for a failure to decode
         self._parsed: object = _UNPARSED
 
     def parse(self) -> T:
@@ -54,7 +54,7 @@ class APIResponse(Generic[T]):
             try:
                 self._parsed = self._parser(self)
             except ResponseDecodeError as exc:
-                failure = _masked(exc, self._secrets).with_request_id(self.request_id)
+                failure = _masked(exc, self._outcome.secrets).with_request_id(self.request_id)
             if failure is not None:
                 # Raised outside the handler: the unmasked original is not kept as the
                 # new error's __context__.
