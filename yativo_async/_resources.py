@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -36,7 +36,7 @@ from ._models import (
     Scope,
     ScopeName,
 )
-from ._pipeline import Call, Options
+from ._pipeline import Call, Options, Outcome
 from ._ratelimit import Lane
 from ._response import APIResponse
 from ._sansio import header_safe, key_path, mask_secrets
@@ -154,6 +154,16 @@ class _Endpoints:
             return base  # the common case: nothing to build
         return evolve_options(base, timeout=timeout, extra_headers=extra_headers)
 
+    def _start(
+        self, call: Call, timeout: float | None, extra_headers: Mapping[str, str] | None
+    ) -> Coroutine[Any, Any, Outcome]:
+        """The pipeline's run of ``call``, not yet awaited (no coroutine frame of its own:
+        a queued call holds one frame fewer)."""
+        client = self._client
+        options = self._options(timeout, extra_headers)
+        client._check_open()
+        return client._pipeline.run(call, options)
+
     async def _run(
         self,
         call: Call,
@@ -161,10 +171,7 @@ class _Endpoints:
         timeout: float | None,
         extra_headers: Mapping[str, str] | None,
     ) -> APIResponse[T]:
-        client = self._client
-        options = self._options(timeout, extra_headers)
-        client._check_open()
-        return APIResponse(await client._pipeline.run(call, options), parse)
+        return APIResponse(await self._start(call, timeout, extra_headers), parse)
 
 
 class ApiKeysWithRawResponse(_Endpoints):
@@ -346,9 +353,10 @@ class ApiKeysResource:
 
         Raises: see `ApiKeysResource`.
         """
-        # (`ApiKeysWithRawResponse.list` inlined: the hottest call skips one coroutine)
-        raw = await self.with_raw_response._run(_LIST, _key_list, timeout, extra_headers)
-        return raw.parse()
+        # `ApiKeysWithRawResponse.list` inlined: the hottest call, and the one a batch
+        # queues by the thousand, runs in two coroutine frames fewer
+        outcome = await self.with_raw_response._start(_LIST, timeout, extra_headers)
+        return APIResponse(outcome, _key_list).parse()
 
     async def get(
         self,
