@@ -442,3 +442,26 @@ def test_fast_path_grants_exactly_what_the_windows_allow(
         loop.run_until_complete(run())
     finally:
         loop.close()
+
+
+@pytest.mark.looptime
+async def test_try_acquire_only_when_surely_free_and_nobody_ahead() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(2, 10.0)])
+    first = limiter.try_acquire()
+    assert first is not None
+    second = await limiter.acquire()
+    assert limiter.try_acquire() is None  # no budget: the caller must await acquire()
+    queued = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)
+    first.release(sent=False)  # a slot frees, and the waiter ahead takes it
+    await asyncio.sleep(0)
+    assert queued.done()
+    assert limiter.try_acquire() is None
+    (await queued).release(sent=False)
+    second.release(sent=False)
+    limiter.pause_until(now() + 5.0)  # the server said stop: only acquire() may decide
+    assert limiter.try_acquire() is None
+    await asyncio.sleep(5.0)
+    slot = await limiter.acquire()
+    assert limiter.try_acquire() is not None
+    slot.release()

@@ -139,6 +139,10 @@ async def test_priority_reaches_the_limiter_as_the_lane() -> None:
             lanes.append(kwargs.get("lane", "interactive"))
             return await self._inner.acquire(**kwargs)
 
+        def try_acquire(self, **kwargs: Any) -> Any:  # asked for interactive calls only
+            lanes.append("interactive")
+            return self._inner.try_acquire(**kwargs)
+
     recorder = Recorder(answer)
     async with make_client(recorder) as client:
         client._pipeline.limiter = SpyLimiter(client._pipeline.limiter)  # type: ignore[assignment]

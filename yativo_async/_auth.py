@@ -102,6 +102,10 @@ class StaticTokenProvider:
         """The token given to the client; never changes."""
         return self._token
 
+    def ready(self) -> BearerToken:
+        """`get_token` without awaiting (the client's hot path asks this first)."""
+        return self._token
+
     def invalidate(self, token: BearerToken) -> None:
         """Nothing to refresh: a user's static token that got a 401 stays as it is (the 401 is
         final)."""
@@ -213,6 +217,16 @@ class ExchangeTokenProvider:
         return self._token
 
     # -- R1, R2, R6 ---------------------------------------------------------------------
+
+    def ready(self) -> BearerToken | None:
+        """The cached token when `get_token` would hand it over at once with nothing else to
+        do (fresh, not yet due for a refresh), else ``None``: then await `get_token`. The
+        client's hot path asks this first and spares a coroutine per call."""
+        token = self._token
+        if token is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        return token if now < token.refresh_at else None  # type: ignore[operator]
 
     async def get_token(self) -> BearerToken:
         """A fresh bearer token: the cached one, or the result of one shared exchange (single

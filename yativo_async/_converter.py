@@ -314,7 +314,9 @@ def _fast_key_list(data: Any) -> list[ApiKey]:
     return [_fast_api_key(item) for item in data]
 
 
-_FAST[list[ApiKey]] = _fast_key_list
+#: made once: ``list[ApiKey]`` builds (and hashes) a new alias each time it is written
+_KEY_LIST: Final = list[ApiKey]
+_FAST[_KEY_LIST] = _fast_key_list
 
 
 # --------------------------------------------------------------------------------------
@@ -435,4 +437,4 @@ def decode_key_list(body: bytes, *, status: int | None = None) -> list[ApiKey]:
             status=status,
             body=safe_body(body),
         )
-    return structure(data, list[ApiKey], status=status, body=body)
+    return structure(data, _KEY_LIST, status=status, body=body)

@@ -42,7 +42,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -58,7 +58,7 @@ from ._errors import (
     YativoError,
 )
 from ._hooks import CallScope, Observers
-from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait
+from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait, Slot
 from ._retry import is_retryable, retrying
 from ._sansio import (
     build_request,
@@ -241,6 +241,7 @@ class Pipeline:
         self.max_response_bytes = max_response_bytes
         self.headers = dict(headers)
         self.transport = transport
+        self._try_acquire: Callable[..., Slot | None] | None = None
         self.limiter = limiter
         self.tokens = tokens
         self.stats = stats
@@ -260,8 +261,22 @@ class Pipeline:
         self._last_request: tuple[Call, Options, BearerToken | None, Request] | None = None
         #: an optional hook of a provider: the server accepted this token
         self._confirm = getattr(tokens, "confirm", None)
+        #: an optional hook of a provider: its token when one is ready without awaiting
+        self._ready: Callable[[], BearerToken | None] | None = getattr(tokens, "ready", None)
+
         # A user's static token cannot change: a 401 on it is final, no replay.
         self._refreshable = tokens is not None and not isinstance(tokens, StaticTokenProvider)
+
+    @property
+    def limiter(self) -> Limiter:
+        """The rate limiter every call takes its slot from."""
+        return self._limiter
+
+    @limiter.setter
+    def limiter(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        #: an optional hook of a limiter: an interactive slot when one is free at once
+        self._try_acquire = getattr(limiter, "try_acquire", None)
 
     async def run(self, call: Call, options: Options) -> Outcome:
         """Run ``call``: attempts under the retry policy; the response of the last, or its
@@ -422,19 +437,28 @@ class Pipeline:
     ) -> _Sent:
         """Steps 1-6: token, slot, build, send, release, learn."""
         loop = asyncio.get_running_loop()
-        limiter = self.limiter
+        limiter = self._limiter
         tokens = self.tokens
         if call.auth and tokens is None:
             raise ValueError(
                 f"{call.name} needs credentials: give api_key/api_secret or access_token"
             )
         while True:  # 1-2. token, then slot
-            token = None if tokens is None or not call.auth else await tokens.get_token()
+            token = None
+            if tokens is not None and call.auth:
+                ready = self._ready
+                token = ready() if ready is not None else None
+                if token is None:
+                    token = await tokens.get_token()
             if scope is not None:
                 queued, waited_before = loop.time(), limiter.time_waited
-            slot = await limiter.acquire(
-                priority=call.priority, lane=options.lane, max_wait=options.max_wait
-            )
+            slot = None
+            if self._try_acquire is not None and options.lane == "interactive":
+                slot = self._try_acquire(priority=call.priority)
+            if slot is None:
+                slot = await limiter.acquire(
+                    priority=call.priority, lane=options.lane, max_wait=options.max_wait
+                )
             # The limiter counts only real waits (a fast path adds nothing, and runs nothing
             # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
             if scope is not None and limiter.time_waited > waited_before:

@@ -297,7 +297,7 @@ class SlidingWindowLimiter:
         #: interactive call with nobody ahead takes one without looking at the windows.
         #: Time only frees slots and a sent release keeps the count, so only a take, a
         #: stricter limit or seeded slots can lower it; those spend or clear it.
-        self._credit = 0
+        self._credit = min(w.limit for w in self._windows)  # all empty
         self._max_wait = max_wait
         self._reserve = check_reserve(interactive_reserve)
         # Rule 7: one FIFO queue per lane; the interactive one is always served first.
@@ -331,14 +331,8 @@ class SlidingWindowLimiter:
         the token exchange, which every queued request is waiting on). ``max_wait``
         overrides the limiter's for this call."""
         batch = lane != "interactive" and check_lane(lane) == "batch" and not priority
-        if (
-            self._credit > 0
-            and not batch
-            and self._cap_left is None
-            and (priority or self._n_waiting == self._n_batch)
-        ):
-            self._take()  # the fast path: budget surely free and nobody ahead
-            return _LocalSlot(self)
+        if not batch and (slot := self.try_acquire(priority=priority)) is not None:
+            return slot
         loop = asyncio.get_running_loop()
         self._loop = loop
         now = loop.time()
@@ -386,6 +380,19 @@ class SlidingWindowLimiter:
                 deadline_handle.cancel()
         self.time_waited += loop.time() - now
         return _LocalSlot(self)
+
+    def try_acquire(self, *, priority: bool = False) -> Slot | None:
+        """An interactive slot at once, without awaiting, when it is surely free and nobody
+        is ahead (rule 8), else ``None``: then await `acquire`. The client's hot path asks
+        this first and spares a coroutine per call."""
+        if (
+            self._credit > 0
+            and self._cap_left is None
+            and (priority or self._n_waiting == self._n_batch)
+        ):
+            self._take()
+            return _LocalSlot(self)
+        return None
 
     def _left(self, waiter: _Waiter) -> None:
         """A waiter left its queue without a slot (cancelled or expired)."""
@@ -613,6 +620,10 @@ class NullLimiter:
         lane: Lane = "interactive",
         max_wait: MaxWait = DEFAULT_MAX_WAIT,
     ) -> Slot:
+        return _NULL_SLOT
+
+    def try_acquire(self, *, priority: bool = False) -> Slot:
+        """Always a slot, at once."""
         return _NULL_SLOT
 
     def status(self) -> list[WindowStatus]:
