@@ -37,14 +37,17 @@ def _ok(targets: dict[str, bool]) -> str:
 def _print_cpu(r: dict[str, Any]) -> None:
     print(r["title"])
     names = list(r["cells"][0]["cpu_us"])
-    print(f"{'conc':>4} {'keys':>4}  " + "  ".join(f"{n:>30}" for n in names) + "   SDK/aiohttp")
+    print(f"{'conc':>4} {'keys':>4}  " + "  ".join(f"{n:>30}" for n in names)
+          + "   SDK/aiohttp (best; paired median)")
     for c in r["cells"]:
         cols = []
         for n in names:
             s = c["cpu_us"][n]
             cols.append(f"{s['best']:7.1f} µs ({s['median']:6.1f}..{s['worst']:6.1f})")
         print(f"{c['concurrency']:>4} {c['keys']:>4}  " + "  ".join(f"{x:>30}" for x in cols)
-              + f"   {c['cpu_vs_aiohttp']['YativoClient']:5.2f}x")
+              + f"   {c['cpu_vs_aiohttp']['YativoClient']:5.2f}x"
+              + (f"; {c['sdk_cpu_vs_aiohttp_paired']:.2f}x"
+                 if "sdk_cpu_vs_aiohttp_paired" in c else ""))
     print("calls per second (best round) and SDK / aiohttp")
     for c in r["cells"]:
         cols = [f"{c['calls_per_s'][n]['best']:10.0f}" for n in names]

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 import time
 from typing import Any
 
-from ._peers import CLIENTS
+from ._peers import CLIENTS, RawAiohttp, Sdk
 from ._server import Server
 from ._stats import summary
 
 TOKEN = "bench-token"
+
+#: aiohttp and the SDK run back to back in every round (either order), so each round gives
+#: a paired ratio measured under the same machine state; the httpx peers run around them
+ORDER = (RawAiohttp, Sdk, *(c for c in CLIENTS if c not in (RawAiohttp, Sdk)))
 
 
 async def _one(client_cls: Any, base: str, calls: int, conc: int) -> tuple[float, float]:
@@ -54,7 +59,7 @@ def run(
                 cpu: dict[str, list[float]] = {c.name: [] for c in CLIENTS}
                 rps: dict[str, list[float]] = {c.name: [] for c in CLIENTS}
                 for r in range(rounds):
-                    order = CLIENTS if r % 2 == 0 else CLIENTS[::-1]
+                    order = ORDER if r % 2 == 0 else ORDER[::-1]
                     for client_cls in order:
                         # httpx costs ~20x more per call at 50-way and beyond: a quarter of
                         # the calls measures it as well and keeps the run short
@@ -73,6 +78,11 @@ def run(
                     "calls_per_s": {k: {"best": max(v), "rounds": v} for k, v in rps.items()},
                     "cpu_vs_aiohttp": {k: min(v) / base_cpu for k, v in cpu.items()},
                     "rps_vs_aiohttp": {k: max(v) / base_rps for k, v in rps.items()},
+                    # the median over rounds of SDK / aiohttp measured back to back: robust
+                    # to a machine whose speed drifts between rounds
+                    "sdk_cpu_vs_aiohttp_paired": statistics.median(
+                        s / a for s, a in zip(cpu[Sdk.name], cpu[RawAiohttp.name], strict=True)
+                    ),
                 })
     worst = max(cells, key=lambda c: c["cpu_vs_aiohttp"]["YativoClient"])
     rps_cells = [c for c in cells if c["concurrency"] >= 50]
