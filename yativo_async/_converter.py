@@ -21,6 +21,7 @@ accepts what the converter would refuse, and builds the same object when both ac
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -196,7 +197,17 @@ class _Bail(Exception):
     """The fast path met something it does not take: let the converter decide."""
 
 
-_fromisoformat: Final = datetime.fromisoformat
+def _fromisoformat_z(text: str) -> datetime:
+    """Python 3.10's ``fromisoformat`` does not read a trailing ``Z`` (3.11's does): give it
+    ``+00:00``, so the fast path does not fail and fall back on every timestamp."""
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+_fromisoformat: Final[Callable[[str], datetime]] = (
+    datetime.fromisoformat if sys.version_info >= (3, 11) else _fromisoformat_z
+)
 _UTC: Final = timezone.utc
 
 
