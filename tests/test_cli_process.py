@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +72,25 @@ def served_fake() -> Iterator[HeldFake]:
 
 def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "yativo_async.cli", *args]
+
+
+@contextlib.contextmanager
+def held_request(fake: HeldFake, *args: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """The command with stdout and stderr piped, no stdin, yielded once its request to
+    ``fake.held`` is at the server (held there until the block ends); killed if the block
+    leaves it running."""
+    fake.release.clear()
+    proc = subprocess.Popen(command(*args), cwd=ROOT, env=environment(fake),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        assert fake.arrived.wait(60)  # the request is at the server
+        yield proc
+    finally:
+        fake.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def environment(fake: FakeYativo, **extra: str) -> dict[str, str]:
@@ -211,22 +231,12 @@ def test_stdout_closed_before_the_secret_says_which_key_to_rotate(
 
 def test_ctrl_c_during_create_exits_130_and_removes_the_empty_secret_file(
         served_fake: HeldFake, tmp_path: Path) -> None:
-    served_fake.release.clear()
     path = tmp_path / "secret"
-    proc = subprocess.Popen(command("keys", "create", "--name", "slow", "--secret-file",
-                                    str(path)),
-                            cwd=ROOT, env=environment(served_fake), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert served_fake.arrived.wait(60)  # the request is at the server
+    with held_request(served_fake, "keys", "create", "--name", "slow", "--secret-file",
+                      str(path)) as proc:
         assert path.exists()  # made before sending
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        served_fake.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130
     (line,) = err.splitlines()
     assert "interrupted" in line and "may have been created" in line
@@ -258,20 +268,10 @@ def test_version_and_one_line_errors(served_fake: FakeYativo) -> None:
 def test_ctrl_c_during_a_request_exits_130_in_one_line(served_fake: HeldFake,
                                                        json_errors: bool) -> None:
     served_fake.held = "/apikey/list"
-    served_fake.release.clear()
     args = ("keys", "list", "--json") if json_errors else ("keys", "list")
-    proc = subprocess.Popen(command(*args), cwd=ROOT, env=environment(served_fake),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert served_fake.arrived.wait(60)
+    with held_request(served_fake, *args) as proc:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        served_fake.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130
     assert out == ""
     (line,) = err.splitlines()
@@ -287,21 +287,11 @@ def test_started_with_ctrl_c_ignored_it_stays_ignored(served_fake: HeldFake) -> 
     Python): the interrupt sent mid-request changes nothing, the list arrives."""
     served_fake.add_key(name="kept")
     served_fake.held = "/apikey/list"
-    served_fake.release.clear()
-    proc = subprocess.Popen(command("keys", "list", "--json"), cwd=ROOT,
-                            env=environment(served_fake), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        assert served_fake.arrived.wait(60)
+    with held_request(served_fake, "keys", "list", "--json",
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as proc:
         proc.send_signal(signal.SIGINT)
         served_fake.release.set()
         out, err = proc.communicate(timeout=60)
-    finally:
-        served_fake.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert (proc.returncode, err) == (0, "")
     assert [k["name"] for k in json.loads(out)] == ["kept"]
 

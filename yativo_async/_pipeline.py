@@ -381,21 +381,16 @@ class Pipeline:
                 return sent
             raise error_from_response(
                 status, response.headers, response.body, retry_after=sent.retry_after,
-                secrets=self._secrets(call, sent.token, code),
+                secrets=_secrets(call.secrets, sent.token, code),
             )
         if call.check_envelope:
             failure = reported_failure(status, response.headers, response.body,
-                                       secrets=self._secrets(call, sent.token, code))
+                                       secrets=_secrets(call.secrets, sent.token, code))
             if failure is not None:
                 raise failure
         if sent.token is not None and self._confirm is not None:
             self._confirm(sent.token)
         return sent
-
-    @staticmethod
-    def _secrets(call: Call, token: BearerToken | None, code: str | None) -> tuple[str, ...]:
-        """Rule 3: what this attempt sent that must not come back in an error."""
-        return _secrets(call.secrets, token, code)
 
     # -- closing (rule 4) ------------------------------------------------------------------
 
@@ -554,6 +549,8 @@ class Pipeline:
 def _secrets(
     given: tuple[str, ...], token: BearerToken | None, code: str | None
 ) -> tuple[str, ...]:
+    """Rule 3: what an attempt sent that must not come back in an error (the call's own
+    secrets, its token, its 2FA code)."""
     values = list(given)
     if token is not None:
         values.append(token.value.get_secret_value())
