@@ -57,15 +57,17 @@ def tests(session: nox.Session) -> None:
 @nox.session(python="3.12")
 def uvloop(session: nox.Session) -> None:
     """The suite on uvloop (`--loop uvloop`): the loop users' web servers often run on.
-    Virtual-time tests need asyncio's own loop and are skipped here; they run above."""
-    _install_dev(session)
+    Virtual-time tests need asyncio's own loop and are skipped here; they run above. With
+    the `speedups` extra: the suite runs once on its decoding paths (tests/test_speedups.py
+    compares them with the standard ones), the sessions above run without it."""
+    _install_dev(session, "dev,speedups")
     session.run("python", "-m", "pytest", "-q", "--loop", "uvloop", *session.posargs)
 
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """mypy --strict on the package and the examples, ruff on everything. The `speedups`
-    extra is installed so mypy checks the orjson path against orjson's own types."""
+    extra is installed so mypy checks the orjson and msgspec paths against their own types."""
     _install_dev(session, "dev,examples,speedups")
     session.run("python", "-m", "mypy", "--strict", "yativo_async", "examples")
     session.run("python", "-m", "ruff", "check", ".")

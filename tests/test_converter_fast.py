@@ -158,3 +158,30 @@ def test_the_fast_path_reads_z_timestamps_without_falling_back(text: str) -> Non
     parsed = _fromisoformat(text)
     assert parsed == parse_datetime(text)
     assert parsed.utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_the_request_id_comes_from_the_headers_never_from_the_body() -> None:
+    body = json.dumps({"keys": [{**KEY, "request_id": "from-the-body"}]}).encode()
+    assert _FAST[y.ApiKey]({**KEY, "request_id": "from-the-body"}).request_id is None
+    assert converter.structure({**KEY, "request_id": "from-the-body"}, y.ApiKey).request_id is None
+    for rid in (None, "req_7"):
+        (key,) = decode_key_list(body, request_id=rid)
+        assert key.request_id == rid
+
+
+@pytest.mark.parametrize("digits", range(1, 10))
+def test_any_number_of_fraction_digits_is_read_on_every_python(digits: int) -> None:
+    """Python 3.10's ``fromisoformat`` reads only 3 or 6; 3.11's any, cut to microseconds.
+    Every Python reads them the 3.11 way (Go sends ``.12Z``; others nanoseconds)."""
+    from yativo_async._converter import parse_datetime
+
+    fraction = "123456789"[:digits]
+    expected = int(fraction[:6].ljust(6, "0"))
+    for sep, zone in ((".", "Z"), (",", "+00:00"), (".", "+05:30")):
+        parsed = parse_datetime(f"2026-03-26T10:00:00{sep}{fraction}{zone}")
+        assert parsed.microsecond == expected
+        assert parsed.utcoffset() is not None
+    (key,) = decode_key_list(
+        json.dumps({"keys": [{**KEY, "created_at": f"2026-03-26T10:00:00.{fraction}Z"}]}).encode()
+    )
+    assert key.created_at is not None and key.created_at.microsecond == expected
