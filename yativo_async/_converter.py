@@ -230,21 +230,23 @@ def _optional_of(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _datetime_lines(v: str, pad: str) -> list[str]:
+def _datetime_lines(v: str, pad: str, *, text: bool = False) -> list[str]:
     """Source turning the wire value in ``v`` into an aware datetime: `fromisoformat` for the
-    common string, `parse_datetime` (which raises on what it refuses) for everything else.
-    Three of these per key are most of a key's cost: inlined, not called."""
-    return [
-        f"{pad}if type({v}) is str:",
-        f"{pad}    try:",
-        f"{pad}        {v} = _iso({v})",
-        f"{pad}    except ValueError:",
-        f"{pad}        {v} = _parse_dt({v})",
-        f"{pad}    if {v}.tzinfo is None:",
-        f"{pad}        {v} = {v}.replace(tzinfo=_UTC)",
-        f"{pad}else:",
+    common string, `parse_datetime` (which raises on what it refuses) for everything else;
+    ``text``: ``v`` is known to be a string. Three of these per key are most of a key's
+    cost: inlined, not called."""
+    parse = [
+        f"{pad}try:",
+        f"{pad}    {v} = _iso({v})",
+        f"{pad}except ValueError:",
         f"{pad}    {v} = _parse_dt({v})",
+        f"{pad}if {v}.tzinfo is None:",
+        f"{pad}    {v} = {v}.replace(tzinfo=_UTC)",
     ]
+    if text:
+        return parse
+    return [f"{pad}if type({v}) is str:", *(f"    {line}" for line in parse),
+            f"{pad}else:", f"{pad}    {v} = _parse_dt({v})"]
 
 
 def _build_lines(cls: type, ns: dict[str, Any]) -> list[str]:
@@ -400,7 +402,7 @@ def _optional_wire_key_list() -> Callable[[bytes, str | None], list[ApiKey]] | N
         lines.append(f"    {v} = k.{f.name}")
         if tp is datetime and optional:
             wire_type: Any = str | None
-            lines += [f"    if {v} is not None:", *_datetime_lines(v, "        ")]
+            lines += [f"    if {v} is not None:", *_datetime_lines(v, "        ", text=True)]
         elif tp is str or tp == tuple[str, ...]:
             wire_type = hints[f.name]
         else:
