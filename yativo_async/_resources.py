@@ -38,8 +38,8 @@ from ._models import (
 )
 from ._pipeline import Call, Options, Outcome
 from ._ratelimit import Lane
-from ._response import APIResponse
-from ._sansio import header_safe, key_path, mask_secrets
+from ._response import APIResponse, decode_failure
+from ._sansio import header_safe, key_path, mask_secrets, request_id_from
 from ._secret import Secret, SecretLike, to_secret
 
 if TYPE_CHECKING:
@@ -337,9 +337,16 @@ class ApiKeysResource:
         Raises: see `ApiKeysResource`.
         """
         # `ApiKeysWithRawResponse.list` inlined: the hottest call, and the one a batch
-        # queues by the thousand, runs in two coroutine frames fewer
+        # queues by the thousand, runs in two coroutine frames fewer and decodes without
+        # an `APIResponse` around the body
         outcome = await self.with_raw_response._start(_LIST, timeout, extra_headers)
-        return APIResponse(outcome, _key_list).parse()
+        response = outcome.response
+        rid = request_id_from(response.headers)
+        try:
+            return decode_key_list(response.body, status=response.status, request_id=rid)
+        except ResponseDecodeError as exc:
+            failure = decode_failure(exc, outcome, rid)
+        raise failure  # outside the handler: the unmasked original is not its __context__
 
     async def get(
         self,

@@ -9,7 +9,7 @@ from ._errors import ResponseDecodeError
 from ._pipeline import Outcome
 from ._sansio import mask_secrets, request_id_from
 
-__all__ = ["APIResponse"]
+__all__ = ["APIResponse", "decode_failure"]
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ class APIResponse(Generic[T]):
             try:
                 self._parsed = self._parser(self)
             except ResponseDecodeError as exc:
-                failure = _masked(exc, self._outcome.secrets).with_request_id(self.request_id)
+                failure = decode_failure(exc, self._outcome, self.request_id)
             if failure is not None:
                 # Raised outside the handler: the unmasked original is not kept as the
                 # new error's __context__.
@@ -66,6 +66,15 @@ class APIResponse(Generic[T]):
             f"APIResponse(status={self.status}, request_id={self.request_id!r}, "
             f"attempts={self.attempts}, elapsed={self.elapsed:.3f})"
         )
+
+
+def decode_failure(
+    exc: ResponseDecodeError, outcome: Outcome, request_id: str | None
+) -> ResponseDecodeError:
+    """The error a caller gets for a body of ``outcome`` that failed to decode: masked,
+    with the response's request id. Raise it outside the ``except`` that caught ``exc``
+    (the unmasked original must not become its ``__context__``)."""
+    return _masked(exc, outcome.secrets).with_request_id(request_id)
 
 
 def _masked(exc: ResponseDecodeError, secrets: tuple[str, ...]) -> ResponseDecodeError:

@@ -218,7 +218,14 @@ async def test_a_create_whose_response_was_lost_is_not_sent_twice(op: str, kind:
 
 async def test_a_2xx_that_does_not_decode_shows_no_echoed_token() -> None:
     body = {"keys": "not a list", "note": f"you sent {TOKEN}"}
-    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+    answer = _answer(200, body, {"X-Request-Id": "req_bad_body"})
+    async with RawServer(answer) as server, client_for(server.base_url) as client:
         with pytest.raises(y.ResponseDecodeError) as info:
             await bounded(client.api_keys.list())
-    assert_no_secret(info.value)
+        raw = await bounded(client.api_keys.with_raw_response.list())
+        with pytest.raises(y.ResponseDecodeError) as raw_info:
+            raw.parse()
+    for failure in (info.value, raw_info.value):
+        assert_no_secret(failure)
+        assert failure.request_id == "req_bad_body"
+        assert failure.status == 200 and "$.keys" in failure.message
