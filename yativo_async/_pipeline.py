@@ -257,7 +257,7 @@ class Pipeline:
         self._drained: asyncio.Event | None = None
         self._closer: asyncio.Task[Any] | None = None
         #: the last bodiless request built, after the call, options and token that made it
-        #: (see `_send`)
+        #: (see `_attempt`)
         self._last_request: tuple[Call, Options, BearerToken | None, Request] | None = None
         #: an optional hook of a provider: the server accepted this token
         self._confirm = getattr(tokens, "confirm", None)
@@ -360,20 +360,112 @@ class Pipeline:
         self, call: Call, options: Options, number: int, maybe_done: bool,
         scope: CallScope | None,
     ) -> _Sent:
-        """One attempt: steps 1-8 of the module docstring."""
+        """One attempt: steps 1-8 of the module docstring. Steps 1-6 are written inline,
+        not in a coroutine of their own: a call in flight is resumed through one frame fewer
+        each time its socket has news."""
         code = call.code
         if number > 1 and call.renew_code is not None:
             code = await call.renew_code.code()
-        sent = await self._send(call, options, number, code, scope)  # steps 1-6
-        if sent.response.status == 401 and sent.token is not None and self._refreshable:
-            # 7. The token was revoked or expired early: clear it, replay once.
-            assert self.tokens is not None
-            self.tokens.invalidate(sent.token)
-            self.stats.auth_replays += 1
-            sent = await self._send(call, options, number, code, scope)
+        loop = asyncio.get_running_loop()
+        limiter = self._limiter
+        tokens = self.tokens
+        if call.auth and tokens is None:
+            raise ValueError(
+                f"{call.name} needs credentials: give api_key/api_secret or access_token"
+            )
+        replayed = False
+        while True:  # once, or twice when 7. replays a 401
+            while True:  # 1-2. token, then slot
+                token = None
+                if tokens is not None and call.auth:
+                    ready = self._ready
+                    token = ready() if ready is not None else None
+                    if token is None:
+                        token = await tokens.get_token()
+                if scope is not None:
+                    queued, waited_before = loop.time(), limiter.time_waited
+                slot = None
+                if self._try_acquire is not None and options.lane == "interactive":
+                    slot = self._try_acquire(priority=call.priority)
+                if slot is None:
+                    slot = await limiter.acquire(
+                        priority=call.priority, lane=options.lane, max_wait=options.max_wait
+                    )
+                # The limiter counts only real waits (a fast path adds nothing, and runs nothing
+                # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
+                if scope is not None and limiter.time_waited > waited_before:
+                    scope.rate_limit_wait(loop.time() - queued)
+                if token is None or token.expires_at is None or loop.time() < token.expires_at:
+                    break
+                # The token expired while we queued for budget (hours, when a day's budget is
+                # spent): it is never sent. The slot goes back unsent and we start over.
+                slot.release(sent=False)
+            # A bodiless call with nothing per attempt (a list) sends the same request value as
+            # the last one like it while the call, its options and the token are the same
+            # objects: reuse it (requests are frozen values; this spares a header dict and a
+            # Request per call). Calls, options and tokens are frozen, so identity is enough.
+            cached = self._last_request
+            if (
+                cached is not None
+                and cached[0] is call
+                and cached[1] is options
+                and cached[2] is token
+                and code is None
+            ):
+                request = cached[3]
+            else:
+                request = build_request(
+                    method=call.method,
+                    url=self.base_url + call.path,
+                    headers=self.headers,
+                    token=None if token is None else token.value.get_secret_value(),
+                    body=call.body,
+                    code=code,
+                    code_in_body=call.code_in_body,
+                    extra_headers=options.extra_headers,
+                    timeout=options.timeout,
+                    max_response_bytes=self.max_response_bytes,
+                )
+                if call.body is None and code is None:
+                    self._last_request = (call, options, token, request)
+            self.stats.attempts += 1
+            sent_at = loop.time()
+            if scope is not None:
+                scope.request(number)
+            try:
+                response = await self.transport.send(request)
+            except BaseException as exc:
+                if scope is not None:
+                    scope.response(number, None, loop.time() - sent_at, None, exc)
+                raise
+            finally:
+                slot.release()  # 5. stamped now: the server saw the request no later than this
+            now = loop.time()
+            if scope is not None:
+                scope.response(number, response.status, now - sent_at,
+                               response.headers.get("x-request-id"), None)
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
+                    call.method, call.path, response.status, number, (now - sent_at) * 1000,
+                    response.headers.get("x-request-id", "-"),
+                )
+            retry_after = None
+            if carries_limits(response.status, response.headers):
+                retry_after = self._learn(response, now, options.retry.max_retry_after)
+            if (
+                response.status == 401 and token is not None and tokens is not None
+                and self._refreshable and not replayed
+            ):
+                # 7. The token was revoked or expired early: clear it, replay once.
+                tokens.invalidate(token)
+                self.stats.auth_replays += 1
+                replayed = True
+                continue
+            break
+        sent = _Sent(response, token, sent_at, retry_after)
         sent.code = code
-        response = sent.response  # 8.
-        status = response.status
+        status = response.status  # 8.
         if not is_success(status):
             if maybe_done and status in call.done_on_replay:
                 _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
@@ -425,98 +517,6 @@ class Pipeline:
             + ("; it may have reached the server" if not call.idempotent else ""),
             maybe_sent=True,
         )
-
-    async def _send(
-        self, call: Call, options: Options, number: int, code: str | None,
-        scope: CallScope | None,
-    ) -> _Sent:
-        """Steps 1-6: token, slot, build, send, release, learn."""
-        loop = asyncio.get_running_loop()
-        limiter = self._limiter
-        tokens = self.tokens
-        if call.auth and tokens is None:
-            raise ValueError(
-                f"{call.name} needs credentials: give api_key/api_secret or access_token"
-            )
-        while True:  # 1-2. token, then slot
-            token = None
-            if tokens is not None and call.auth:
-                ready = self._ready
-                token = ready() if ready is not None else None
-                if token is None:
-                    token = await tokens.get_token()
-            if scope is not None:
-                queued, waited_before = loop.time(), limiter.time_waited
-            slot = None
-            if self._try_acquire is not None and options.lane == "interactive":
-                slot = self._try_acquire(priority=call.priority)
-            if slot is None:
-                slot = await limiter.acquire(
-                    priority=call.priority, lane=options.lane, max_wait=options.max_wait
-                )
-            # The limiter counts only real waits (a fast path adds nothing, and runs nothing
-            # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
-            if scope is not None and limiter.time_waited > waited_before:
-                scope.rate_limit_wait(loop.time() - queued)
-            if token is None or token.expires_at is None or loop.time() < token.expires_at:
-                break
-            # The token expired while we queued for budget (hours, when a day's budget is
-            # spent): it is never sent. The slot goes back unsent and we start over.
-            slot.release(sent=False)
-        # A bodiless call with nothing per attempt (a list) sends the same request value as
-        # the last one like it while the call, its options and the token are the same
-        # objects: reuse it (requests are frozen values; this spares a header dict and a
-        # Request per call). Calls, options and tokens are frozen, so identity is enough.
-        cached = self._last_request
-        if (
-            cached is not None
-            and cached[0] is call
-            and cached[1] is options
-            and cached[2] is token
-            and code is None
-        ):
-            request = cached[3]
-        else:
-            request = build_request(
-                method=call.method,
-                url=self.base_url + call.path,
-                headers=self.headers,
-                token=None if token is None else token.value.get_secret_value(),
-                body=call.body,
-                code=code,
-                code_in_body=call.code_in_body,
-                extra_headers=options.extra_headers,
-                timeout=options.timeout,
-                max_response_bytes=self.max_response_bytes,
-            )
-            if call.body is None and code is None:
-                self._last_request = (call, options, token, request)
-        self.stats.attempts += 1
-        sent_at = loop.time()
-        if scope is not None:
-            scope.request(number)
-        try:
-            response = await self.transport.send(request)
-        except BaseException as exc:
-            if scope is not None:
-                scope.response(number, None, loop.time() - sent_at, None, exc)
-            raise
-        finally:
-            slot.release()  # 5. stamped now: the server saw the request no later than this
-        now = loop.time()
-        if scope is not None:
-            scope.response(number, response.status, now - sent_at,
-                           response.headers.get("x-request-id"), None)
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
-                call.method, call.path, response.status, number, (now - sent_at) * 1000,
-                response.headers.get("x-request-id", "-"),
-            )
-        retry_after = None
-        if carries_limits(response.status, response.headers):
-            retry_after = self._learn(response, now, options.retry.max_retry_after)
-        return _Sent(response, token, sent_at, retry_after)
 
     def _learn(self, response: Response, now: float, max_pause: float) -> float | None:
         """Step 6: adopt what the server says about its limits (only ever stricter, and
