@@ -200,26 +200,6 @@ class Outcome:
                 f"elapsed={self.elapsed:.3f})")
 
 
-class _Sent:
-    """The result of steps 1-6 of one attempt."""
-
-    __slots__ = ("code", "response", "retry_after", "sent_at", "token")
-
-    def __init__(
-        self,
-        response: Response,
-        token: BearerToken | None,
-        sent_at: float,
-        retry_after: float | None,
-    ) -> None:
-        self.response = response
-        self.token = token
-        self.sent_at = sent_at
-        self.retry_after = retry_after
-        #: the 2FA code the attempt sent (set by `Pipeline._attempt`)
-        self.code: str | None = None
-
-
 class Pipeline:
     """Runs calls for one client (and every ``with_options()`` view of it)."""
 
@@ -284,7 +264,7 @@ class Pipeline:
         if self.closed:
             raise ClientClosedError("this YativoClient is closed; create a new one")
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         stats = self.stats
         stats.calls += 1
         started = loop.time()
@@ -350,16 +330,16 @@ class Pipeline:
                 if self._drained is not None and self._running <= {self._closer}:
                     self._drained.set()
         stats.succeeded += 1
-        elapsed = loop.time() - started
+        # the last response's arrival (read once by the attempt) less the call's start
+        sent.elapsed = elapsed = sent.elapsed - started
         if scope is not None:
             scope.end(elapsed, None)
-        return Outcome(sent.response, sent.sent_at, attempts, elapsed,
-                       call.secrets, sent.token, sent.code)
+        return sent
 
     async def _attempt(
         self, call: Call, options: Options, number: int, maybe_done: bool,
         scope: CallScope | None,
-    ) -> _Sent:
+    ) -> Outcome:
         """One attempt: steps 1-8 of the module docstring. Steps 1-6 are written inline,
         not in a coroutine of their own: a call in flight is resumed through one frame fewer
         each time its socket has news."""
@@ -463,26 +443,25 @@ class Pipeline:
                 replayed = True
                 continue
             break
-        sent = _Sent(response, token, sent_at, retry_after)
-        sent.code = code
         status = response.status  # 8.
         if not is_success(status):
             if maybe_done and status in call.done_on_replay:
                 _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
                           call.method, call.path, status)
-                return sent
-            raise error_from_response(
-                status, response.headers, response.body, retry_after=sent.retry_after,
-                secrets=_secrets(call.secrets, sent.token, code),
-            )
-        if call.check_envelope:
+            else:
+                raise error_from_response(
+                    status, response.headers, response.body, retry_after=retry_after,
+                    secrets=_secrets(call.secrets, token, code),
+                )
+        elif call.check_envelope:
             failure = reported_failure(status, response.headers, response.body,
-                                       secrets=_secrets(call.secrets, sent.token, code))
+                                       secrets=_secrets(call.secrets, token, code))
             if failure is not None:
                 raise failure
-        if sent.token is not None and self._confirm is not None:
-            self._confirm(sent.token)
-        return sent
+        if token is not None and self._confirm is not None and is_success(status):
+            self._confirm(token)
+        # `elapsed` is the response's arrival for now; `run` makes it the call's
+        return Outcome(response, sent_at, number, now, call.secrets, token, code)
 
     # -- closing (rule 4) ------------------------------------------------------------------
 
