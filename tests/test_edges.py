@@ -269,6 +269,19 @@ async def test_the_null_limiter_never_waits_and_reports_nothing() -> None:
     assert limiter.time_waited == 0.0
     assert limiter.status() == []
     assert limiter.limits == ()
+    # the hot path's question: a slot at once, every time, whatever the priority
+    for priority in (False, True):
+        fast = limiter.try_acquire(priority=priority)
+        assert fast is not None
+        fast.release()
+
+
+def test_a_new_clients_fleet_counters_start_at_zero() -> None:
+    assert y.FleetStats() == y.FleetStats(redis_outages=0, fallback_slots=0, reseeds=0)
+    stats = y.YativoClient(access_token="t").stats
+    assert stats.fleet == y.FleetStats(redis_outages=0, fallback_slots=0, reseeds=0)
+    assert {stats.as_dict()[k] for k in ("redis_outages", "redis_fallback_slots",
+                                         "redis_reseeds")} == {0}
 
 
 def test_window_status_is_keyword_only() -> None:
@@ -638,3 +651,14 @@ def test_adopt_rate_limits_refuses_what_is_not_a_rate_limit() -> None:
         client.adopt_rate_limits([(5, 1.0)])  # type: ignore[list-item]
     client.adopt_rate_limits([y.RateLimit(5, 1.0)])
     assert y.RateLimit(5, 1.0) in client.rate_limits
+
+
+def test_a_windows_next_free_and_earliest_start_reserve_nothing_by_default() -> None:
+    from yativo_async._ratelimit import _Window
+
+    w = _Window(2, 10.0)
+    w.releases.append(5.0)  # one slot used, back at t=5; one free now
+    assert w.next_free(1.0) == 1.0
+    assert w.next_free(1.0, 1) == 5.0  # with one reserved, the free one is not ours
+    assert w.earliest_start(1.0, 0) == 1.0
+    assert w.earliest_start(1.0, 0, 1) == 5.0
