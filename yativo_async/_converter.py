@@ -20,6 +20,7 @@ accepts what the converter would refuse, and builds the same object when both ac
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -359,6 +360,20 @@ _KEY_LIST: Final = list[ApiKey]
 _FAST[_KEY_LIST] = _fast_key_list
 
 
+def _import_at_least(name: str, minimum: tuple[int, ...]) -> Any:
+    """Module ``name`` of the ``speedups`` extra when installed at ``minimum`` or later,
+    else None (an unreadable version counts as too old)."""
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    try:
+        version = tuple(int(part) for part in module.__version__.split(".")[:3])
+    except (AttributeError, ValueError):
+        return None
+    return module if version >= minimum else None
+
+
 #: the first msgspec this path is tested with (a deep body is a RecursionError, not a crash)
 _MSGSPEC_MIN: Final = (0, 18, 6)
 
@@ -376,15 +391,8 @@ def _optional_wire_key_list() -> Callable[[bytes, str | None], list[ApiKey]] | N
     (msgspec's own reader rounds past microseconds where Python truncates), so the extra
     changes no value either. None when msgspec is missing, too old, or a field of `ApiKey`
     is of a kind this does not know (no speedup rather than a wrong one)."""
-    try:
-        import msgspec
-    except ImportError:
-        return None
-    try:
-        version = tuple(int(part) for part in msgspec.__version__.split(".")[:3])
-    except ValueError:
-        return None
-    if version < _MSGSPEC_MIN:
+    msgspec = _import_at_least("msgspec", _MSGSPEC_MIN)
+    if msgspec is None:
         return None
     hints = typing.get_type_hints(ApiKey)
     fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(ApiKey)
@@ -449,17 +457,10 @@ _ORJSON_SAFE: Final = (3, 9, 15)
 def _optional_fast_loads() -> Callable[[bytes], Any] | None:
     """orjson's ``loads`` when the ``speedups`` extra is installed (it parses a key list in
     about half the time of ``json.loads``; ``python -m benchmarks decode``)."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    try:
-        version = tuple(int(part) for part in orjson.__version__.split(".")[:3])
-    except ValueError:
-        return None
-    if version < _ORJSON_SAFE:
-        # Older orjson recursed without a limit and crashed the process on a deeply nested
-        # body (CVE-2024-27454): a hostile server must not be able to do that.
+    # Older orjson recursed without a limit and crashed the process on a deeply nested
+    # body (CVE-2024-27454): a hostile server must not be able to do that.
+    orjson = _import_at_least("orjson", _ORJSON_SAFE)
+    if orjson is None:
         return None
     fn: Callable[[bytes], Any] = orjson.loads
     return fn

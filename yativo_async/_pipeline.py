@@ -445,21 +445,21 @@ class Pipeline:
             break
         status = response.status  # 8.
         if not is_success(status):
-            if maybe_done and status in call.done_on_replay:
-                _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
-                          call.method, call.path, status)
-            else:
+            if not (maybe_done and status in call.done_on_replay):
                 raise error_from_response(
                     status, response.headers, response.body, retry_after=retry_after,
                     secrets=_secrets(call.secrets, token, code),
                 )
-        elif call.check_envelope:
-            failure = reported_failure(status, response.headers, response.body,
-                                       secrets=_secrets(call.secrets, token, code))
-            if failure is not None:
-                raise failure
-        if token is not None and self._confirm is not None and is_success(status):
-            self._confirm(token)
+            _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
+                      call.method, call.path, status)
+        else:
+            if call.check_envelope:
+                failure = reported_failure(status, response.headers, response.body,
+                                           secrets=_secrets(call.secrets, token, code))
+                if failure is not None:
+                    raise failure
+            if token is not None and self._confirm is not None:
+                self._confirm(token)
         # `elapsed` is the response's arrival for now; `run` makes it the call's
         return Outcome(response, sent_at, number, now, call.secrets, token, code)
 
