@@ -185,3 +185,61 @@ def test_any_number_of_fraction_digits_is_read_on_every_python(digits: int) -> N
         json.dumps({"keys": [{**KEY, "created_at": f"2026-03-26T10:00:00.{fraction}Z"}]}).encode()
     )
     assert key.created_at is not None and key.created_at.microsecond == expected
+
+
+FAST_BUILT = [
+    (y.ApiKey, KEY),
+    (y.CreatedApiKey, {"api_key": "yvk_1", "api_secret": "s3cret", "created_at": "2026-01-02Z",
+                       "rate_limit": {"requests_per_minute": 60}}),
+    (y.RotatedApiKey, {"api_secret": "s3cret", "rotated_at": "2026-01-02T03:04:05Z"}),
+    (y.AccessToken, {"access_token": "tok", "expires_in": 60}),
+    (y.KeyRateLimit, {"requests_per_day": 5}),
+]
+
+
+@pytest.mark.parametrize(("cls", "data"), FAST_BUILT)
+def test_fast_built_models_are_the_real_frozen_class(cls: type, data: dict[str, Any]) -> None:
+    # The fast path fills a plain twin and hands the object its class: what comes out must
+    # be indistinguishable from cls(...), frozen included.
+    import copy
+    import pickle
+
+    import attrs
+
+    assert _converter._twin(cls) is not None  # else every key pays a call per field
+    tagged = "request_id" in attrs.fields_dict(cls)
+    fast = _FAST[cls](data, "req_9") if tagged else _FAST[cls](data)
+    expected = converter.structure(data, cls)
+    if tagged:
+        expected = attrs.evolve(expected, request_id="req_9")
+        assert fast.request_id == "req_9"
+    assert type(fast) is cls
+    assert fast == expected and hash(fast) == hash(expected) and repr(fast) == repr(expected)
+    for field in attrs.fields(cls):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(fast, field.name, None)
+    if not any(isinstance(getattr(fast, f.name), y.Secret) for f in attrs.fields(cls)):
+        assert pickle.loads(pickle.dumps(fast)) == fast  # (secrets refuse to be pickled)
+        assert copy.deepcopy(fast) == fast
+    assert fast.to_dict() == expected.to_dict()
+
+
+def test_a_class_that_cannot_take_a_twin_is_built_through_its_slots() -> None:
+    # A weakref slot makes CPython 3.10/3.11 refuse the class swap: the builder falls back to
+    # the slot descriptors, and builds the same object.
+    import attrs
+
+    @attrs.frozen(kw_only=True)
+    class Weak:
+        a: str
+        b: int = 0
+
+    assert "__weakref__" in Weak.__slots__
+    assert _converter._twin(Weak) is None
+    ns: dict[str, Any] = {}
+    lines = ["def structure(v0, v1):", *_converter._build_lines(Weak, ns)]
+    build = _converter._compile(lines, ns)
+    built = build("x", 3)
+    assert type(built) is Weak and built == Weak(a="x", b=3)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.a = "y"  # type: ignore[misc]

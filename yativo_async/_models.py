@@ -100,7 +100,7 @@ def _request_id() -> str | None:
     return attrs.field(default=None, eq=False, repr=False)  # type: ignore[no-any-return]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class KeyRateLimit(_Serialisable):
     """The ``rate_limit`` block the server may send with a generated key."""
 
@@ -121,7 +121,7 @@ class KeyRateLimit(_Serialisable):
         return out
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ApiKey(_Serialisable):
     """A key as listed: never carries the secret. Unknown permission strings are kept."""
 
@@ -142,7 +142,7 @@ class ApiKey(_Serialisable):
         return self.status != "revoked"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CreatedApiKey(_Serialisable):
     """A new key with its secret, shown once by the server. ``id`` and ``created_at`` may be
     absent: the doc-000 example answer has neither."""
@@ -160,7 +160,7 @@ class CreatedApiKey(_Serialisable):
     request_id: str | None = _request_id()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class RotatedApiKey(_Serialisable):
     """The answer of a rotation: the new secret (the old one stopped working)."""
 
@@ -172,7 +172,7 @@ class RotatedApiKey(_Serialisable):
     request_id: str | None = _request_id()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class AccessToken(_Serialisable):
     """A bearer token from ``/apikey/token`` (or ``/auth/token``)."""
 
