@@ -2,17 +2,22 @@
 same GET, at 1, 50 and 500-way concurrency, on list bodies of 0, 5 and 50 keys.
 
 The server runs in its own process (`_server`), so ``time.process_time()`` here is the
-client's CPU alone. Each round runs every client once per cell (interleaved, alternating
-the order), so all of them see the same machine state; the figure is the best round.
-Every client keeps its library's default pool (100 connections; httpx without its
-5 s pool timeout, which fails queued calls at 500-way) and is made, and warmed
-with one call per worker, before the clock starts. Targets: the SDK <= 1.15x hand-written
-aiohttp CPU per call in every cell; >= 0.9x its calls per second at 50 and 500-way.
+client's CPU alone. A round opens every client in one event loop (each made, and warmed
+with one call per worker, before any clock starts), then runs them in short blocks of
+calls, taking turns (the order alternating from block to block): a machine whose speed
+drifts (shared CPUs here move 20-40 % within seconds) slows every client alike, where
+whole runs one after the other would each catch a different phase of the drift. A
+client's figure for a round is its CPU over all its blocks per call; the cell's figure is
+the best round. Every client keeps its library's default pool (100 connections; httpx
+without its 5 s pool timeout, which fails queued calls at 500-way). Targets: the SDK <=
+1.15x hand-written aiohttp CPU per call in every cell; >= 0.9x its calls per second at
+50 and 500-way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import statistics
 import time
@@ -24,26 +29,46 @@ from ._stats import summary
 
 TOKEN = "bench-token"
 
-#: aiohttp and the SDK run back to back in every round (either order), so each round gives
-#: a paired ratio measured under the same machine state; the httpx peers run around them
-ORDER = (RawAiohttp, Sdk, *(c for c in CLIENTS if c not in (RawAiohttp, Sdk)))
+#: blocks per client per round (fewer when a block would hold under two calls per worker)
+BLOCKS = 10
 
 
-async def _one(client_cls: Any, base: str, calls: int, conc: int) -> tuple[float, float]:
-    async with client_cls(base, TOKEN) as client:
-        await asyncio.gather(*(client.call() for _ in range(conc)))  # warm: connections
-        per_worker = calls // conc
+async def _block(client: Any, calls: int, conc: int) -> tuple[float, float, int]:
+    per_worker = calls // conc
 
-        async def worker() -> None:
-            for _ in range(per_worker):
-                await client.call()
+    async def worker() -> None:
+        for _ in range(per_worker):
+            await client.call()
 
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    return time.process_time() - cpu, time.perf_counter() - wall, per_worker * conc
+
+
+async def _round(
+    base: str, calls: int, conc: int, flip: bool
+) -> dict[str, tuple[float, float]]:
+    """One round: every client's (CPU µs per call, calls per second) over its blocks."""
+    block = max(calls // BLOCKS, conc * 2)
+    blocks = max(2, calls // block)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(c(base, TOKEN)) for c in CLIENTS]
+        for client in clients:
+            await asyncio.gather(*(client.call() for _ in range(conc)))  # warm: connections
+        totals = {c.name: [0.0, 0.0, 0] for c in clients}
         gc.collect()
-        cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(conc)))
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        done = per_worker * conc
-        return cpu / done * 1e6, done / wall
+        for b in range(blocks):
+            order = clients if (b % 2 == 0) != flip else clients[::-1]
+            for client in order:
+                # httpx costs ~6x more per call at 50-way and beyond: a quarter of the calls
+                # measures it as well and keeps the run short
+                n = block // 4 if client.name.startswith("httpx") and conc > 1 else block
+                cpu, wall, done = await _block(client, max(n, conc), conc)
+                t = totals[client.name]
+                t[0] += cpu
+                t[1] += wall
+                t[2] += done
+    return {name: (cpu / done * 1e6, done / wall) for name, (cpu, wall, done) in totals.items()}
 
 
 def run(
@@ -59,14 +84,10 @@ def run(
                 cpu: dict[str, list[float]] = {c.name: [] for c in CLIENTS}
                 rps: dict[str, list[float]] = {c.name: [] for c in CLIENTS}
                 for r in range(rounds):
-                    order = ORDER if r % 2 == 0 else ORDER[::-1]
-                    for client_cls in order:
-                        # httpx costs ~20x more per call at 50-way and beyond: a quarter of
-                        # the calls measures it as well and keeps the run short
-                        m = n // 4 if client_cls.name.startswith("httpx") and conc > 1 else n
-                        us, per_s = asyncio.run(_one(client_cls, server.url(size), m, conc))
-                        cpu[client_cls.name].append(us)
-                        rps[client_cls.name].append(per_s)
+                    got = asyncio.run(_round(server.url(size), n, conc, flip=r % 2 == 1))
+                    for name, (us, per_s) in got.items():
+                        cpu[name].append(us)
+                        rps[name].append(per_s)
                 base_cpu = min(cpu["aiohttp + json.loads"])
                 base_rps = max(rps["aiohttp + json.loads"])
                 cells.append({
@@ -78,8 +99,7 @@ def run(
                     "calls_per_s": {k: {"best": max(v), "rounds": v} for k, v in rps.items()},
                     "cpu_vs_aiohttp": {k: min(v) / base_cpu for k, v in cpu.items()},
                     "rps_vs_aiohttp": {k: max(v) / base_rps for k, v in rps.items()},
-                    # the median over rounds of SDK / aiohttp measured back to back: robust
-                    # to a machine whose speed drifts between rounds
+                    # the median over rounds of SDK / aiohttp measured in the same round
                     "sdk_cpu_vs_aiohttp_paired": statistics.median(
                         s / a for s, a in zip(cpu[Sdk.name], cpu[RawAiohttp.name], strict=True)
                     ),
@@ -88,7 +108,7 @@ def run(
     rps_cells = [c for c in cells if c["concurrency"] >= 50]
     worst_rps = min((c["rps_vs_aiohttp"]["YativoClient"] for c in rps_cells), default=None)
     return {
-        "title": f"api_keys.list(): client CPU per call, best of {rounds} interleaved rounds",
+        "title": f"api_keys.list(): client CPU per call, best of {rounds} rounds of interleaved blocks",
         "cells": cells,
         "worst_cell": {"concurrency": worst["concurrency"], "keys": worst["keys"],
                        "sdk_cpu_vs_aiohttp": worst["cpu_vs_aiohttp"]["YativoClient"]},

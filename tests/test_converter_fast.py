@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import yativo_async as y
-from yativo_async import _converter
+from yativo_async import _converter, _twin
 from yativo_async._converter import (
     _FAST,
     converter,
@@ -206,7 +206,7 @@ def test_fast_built_models_are_the_real_frozen_class(cls: type, data: dict[str, 
 
     import attrs
 
-    assert _converter._twin(cls) is not None  # else every key pays a call per field
+    assert _twin.twin(cls) is not None  # else every key pays a call per field
     tagged = "request_id" in attrs.fields_dict(cls)
     fast = _FAST[cls](data, "req_9") if tagged else _FAST[cls](data)
     expected = converter.structure(data, cls)
@@ -235,7 +235,7 @@ def test_a_class_that_cannot_take_a_twin_is_built_through_its_slots() -> None:
         b: int = 0
 
     assert "__weakref__" in Weak.__slots__
-    assert _converter._twin(Weak) is None
+    assert _twin.twin(Weak) is None
     ns: dict[str, Any] = {}
     lines = ["def structure(v0, v1):", *_converter._build_lines(Weak, ns)]
     build = _converter._compile(lines, ns)

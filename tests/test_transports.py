@@ -116,6 +116,50 @@ async def test_connection_refused_is_not_sent(make) -> None:  # type: ignore[no-
         await transport.aclose()
 
 
+async def test_a_connection_that_cannot_be_made_is_a_connect_timeout_not_sent() -> None:
+    # A listening socket whose accept queue is full: Linux drops further SYNs, so the
+    # connection never completes (it is not refused).
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            transport = y.AiohttpTransport(connect_timeout=0.2)
+            async with y.YativoClient(access_token="t", base_url=f"http://127.0.0.1:{port}/api",
+                                      transport=transport, timeout=3600.0,
+                                      retry=y.RetryPolicy.none()) as client:
+                with pytest.raises(y.APITimeoutError, match="timed out connecting") as info:
+                    await client.api_keys.list()
+            assert info.value.maybe_sent is False
+            await transport.aclose()
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout() -> None:
+    # One connection, two calls, each answer slower than connect_timeout: the second call
+    # waits for the first's connection, which is not connecting (only the request's
+    # timeout bounds it).
+    async with FakeYativo(rate_limits=[]) as fake:
+        fake.set_faults(latency=0.5)
+        transport = y.AiohttpTransport(limit=1, connect_timeout=0.1)
+        async with y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                  transport=transport, rate_limits=[], timeout=30.0,
+                                  retry=y.RetryPolicy.none()) as client:
+            first, second = await asyncio.gather(client.api_keys.list(),
+                                                 client.api_keys.list())
+        assert first == second
+        await transport.aclose()
+
+
 @pytest.mark.parametrize("make", [lambda: None, y.HttpxTransport])
 async def test_timeout_maps_to_api_timeout(make) -> None:  # type: ignore[no-untyped-def]
     transport = make()
@@ -403,6 +447,26 @@ async def test_response_header_names_are_lower_case_and_repeats_joined(kind: str
     assert response.headers["x-ratelimit-limit"] == "10, 20"
     assert response.headers["x-request-id"] == "req_9"
     assert all(name == name.lower() for name in response.headers)
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+async def test_a_transports_response_is_a_real_frozen_response(kind: str) -> None:
+    # The transports build responses without Response.__init__ (see _twin): the result
+    # must be the frozen public class, equal to one built the usual way.
+    import attrs
+
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(response_bytes(201, b'{"ok": true}', {"X-Request-Id": "req_7"}))
+
+    async with RawServer(scenario) as server, _transport(kind) as transport:
+        response = await transport.send(_get(server.base_url))
+    assert type(response) is y.Response
+    assert response == y.Response(status=201, headers=dict(response.headers),
+                                  body=b'{"ok": true}')
+    assert response.headers["x-request-id"] == "req_7"
+    assert "<12 bytes>" in repr(response)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        response.status = 200  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("kind", ["aiohttp", "httpx"])

@@ -35,6 +35,7 @@ from ._transport import (
     Response,
     check_headers,
     closed_error,
+    make_response,
     response_cap,
     scrub,
     too_large,
@@ -53,7 +54,8 @@ class AiohttpTransport:
         session: an existing session to use (the transport never closes it).
         limit: the pool's total connection cap (aiohttp's ``TCPConnector(limit=)``).
         limit_per_host: the per-host cap (0 = no cap beyond ``limit``).
-        connect_timeout: seconds to establish a connection.
+        connect_timeout: seconds to establish a connection (a wait for a pooled one is
+            bounded only by the request's timeout).
         keepalive_timeout: seconds an idle pooled connection is kept.
     """
 
@@ -131,9 +133,12 @@ class AiohttpTransport:
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
+            # sock_connect, not connect: aiohttp's ``connect`` also bounds the wait for a
+            # pooled connection (a busy pool then fails calls as "timed out connecting",
+            # and arms a timer for every call that queues for one)
             timeout = aiohttp.ClientTimeout(
                 total=seconds if seconds is not None else _DEFAULT_TIMEOUT,
-                connect=self._connect_timeout,
+                sock_connect=self._connect_timeout,
             )
             self._timeouts[seconds] = timeout
         return timeout
@@ -161,15 +166,25 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout),
                 allow_redirects=False,
             ) as resp:
-                body = await _read_body(resp, request)
                 raw = resp.headers
+                length = resp.content_length
+                if length is not None and "Content-Encoding" not in raw:
+                    # Plain body of a declared length (nearly every answer): aiohttp reads
+                    # exactly that much, in one call (no coroutine of ours around it).
+                    cap = response_cap(request)
+                    if length > cap:
+                        resp.close()  # drop the connection rather than drain what we drop
+                        raise too_large(request, cap, resp.status)
+                    body = await resp.read()
+                else:
+                    body = await _read_chunks(resp, request)
                 headers = {name.lower(): value for name, value in raw.items()}
                 if len(headers) != len(raw):  # a repeated header: join its values
                     headers = {}
                     for name, value in raw.items():
                         key = name.lower()
                         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-                return Response(status=resp.status, headers=headers, body=body)
+                return make_response(resp.status, headers, body)
         except YativoError:
             raise
         except aiohttp.ConnectionTimeoutError as exc:
@@ -227,16 +242,10 @@ class AiohttpTransport:
         return f"AiohttpTransport(limit={self._limit}, owns_session={self._owns_session})"
 
 
-async def _read_body(resp: aiohttp.ClientResponse, request: Request) -> bytes:
-    """The body, read no further than the cap (after decompression)."""
+async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:
+    """A compressed body, or one of no declared length: read no further than the cap
+    (counted after decompression)."""
     cap = response_cap(request)
-    length = resp.content_length
-    if length is not None and "Content-Encoding" not in resp.headers:
-        # Plain body of a declared length: aiohttp reads exactly that much, in one call.
-        if length > cap:
-            resp.close()  # drop the connection rather than drain what we will not keep
-            raise too_large(request, cap, resp.status)
-        return await resp.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():

@@ -24,6 +24,7 @@ from ._transport import (
     Response,
     check_headers,
     closed_error,
+    make_response,
     response_cap,
     scrub,
     too_large,
@@ -133,7 +134,7 @@ class HttpxTransport:
             for name, value in resp.headers.multi_items():
                 key = name.lower()
                 out[key] = f"{out[key]}, {value}" if key in out else value
-        return Response(status=status, headers=out, body=body)
+        return make_response(status, out, body)
 
     async def aclose(self) -> None:
         """Close the httpx client if this transport made it. Idempotent; never raises."""

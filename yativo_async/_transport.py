@@ -30,6 +30,7 @@ from typing import Final, Protocol, runtime_checkable
 import attrs
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, ResponseTooLargeError
+from ._twin import twin
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -74,13 +75,29 @@ class Request:
     max_response_bytes: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Response:
     """One HTTP response. Header names are lower case."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = attrs.field(default=b"", repr=lambda b: f"<{len(b)} bytes>")
+
+
+_RESPONSE_TWIN: Final = twin(Response)
+
+
+def make_response(status: int, headers: Mapping[str, str], body: bytes) -> Response:
+    """``Response(status=..., headers=..., body=...)`` as the SDK's own transports build it:
+    one per call, so built as `_twin` describes (three slot stores, not three calls)."""
+    if _RESPONSE_TWIN is None:  # pragma: no cover - every supported CPython allows it
+        return Response(status=status, headers=headers, body=body)
+    response = _RESPONSE_TWIN()
+    response.status = status
+    response.headers = headers
+    response.body = body
+    response.__class__ = Response
+    return response  # type: ignore[no-any-return]
 
 
 @runtime_checkable
