@@ -465,3 +465,22 @@ async def test_try_acquire_only_when_surely_free_and_nobody_ahead() -> None:
     slot = await limiter.acquire()
     assert limiter.try_acquire() is not None
     slot.release()
+
+
+async def test_a_window_adopted_while_requests_are_in_flight_counts_them() -> None:
+    # Three requests in flight when the server announces an hourly window of 5: each is
+    # stamped in it on release, so 2 are left (not 5, nor 8 from a negative in-flight count).
+    limiter = SlidingWindowLimiter([y.RateLimit(10, 1.0)], max_wait=0)
+    slots = [await limiter.acquire() for _ in range(3)]
+    limiter.adopt([y.RateLimit(5, 3600.0)])
+    second, hourly = limiter.status()
+    assert (hourly.in_flight, hourly.used, hourly.remaining) == (3, 3, 2)
+    for slot in slots:
+        slot.release()
+    second, hourly = limiter.status()
+    assert (hourly.in_flight, hourly.used, hourly.remaining) == (0, 3, 2)
+    assert second.in_flight == 0
+    for _ in range(2):
+        (await limiter.acquire()).release()
+    with pytest.raises(y.RateLimitError):
+        await limiter.acquire()

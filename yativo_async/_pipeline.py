@@ -278,7 +278,7 @@ class Pipeline:
         try:
             try:
                 try:
-                    sent = await self._attempt(call, options, 1, False, scope)
+                    sent = await self._attempt(call, options, 1, False, scope, loop)
                     attempts = 1
                 except YativoError as first:
                     if not is_retryable(first, policy, idempotent=call.idempotent):
@@ -309,7 +309,9 @@ class Pipeline:
                             attempts = attempt.retry_state.attempt_number
                             if attempts == 1:
                                 raise first
-                            sent = await self._attempt(call, options, attempts, maybe_done, scope)
+                            sent = await self._attempt(
+                                call, options, attempts, maybe_done, scope, loop
+                            )
             # The error the caller gets: what may have happened, or why the call ended.
             except (APIConnectionError, APIStatusError) as exc:
                 if not call.idempotent and _outcome_unknown(exc):
@@ -338,7 +340,7 @@ class Pipeline:
 
     async def _attempt(
         self, call: Call, options: Options, number: int, maybe_done: bool,
-        scope: CallScope | None,
+        scope: CallScope | None, loop: asyncio.AbstractEventLoop,
     ) -> Outcome:
         """One attempt: steps 1-8 of the module docstring. Steps 1-6 are written inline,
         not in a coroutine of their own: a call in flight is resumed through one frame fewer
@@ -346,7 +348,6 @@ class Pipeline:
         code = call.code
         if number > 1 and call.renew_code is not None:
             code = await call.renew_code.code()
-        loop = asyncio.get_running_loop()
         limiter = self._limiter
         tokens = self.tokens
         if call.auth and tokens is None:

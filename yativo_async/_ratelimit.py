@@ -94,15 +94,30 @@ class FleetStats:
     reseeds: int = 0
 
 
-class _Window:
-    __slots__ = ("in_flight", "limit", "period", "releases")
+class _Flight:
+    """Slots taken and not yet released: one count for every window of a limiter (a slot
+    is in all of them), so taking or releasing one is one update, and a window adopted
+    while requests are in flight counts them too."""
 
-    def __init__(self, limit: int, period: float) -> None:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class _Window:
+    __slots__ = ("_flight", "limit", "period", "releases")
+
+    def __init__(self, limit: int, period: float, flight: _Flight | None = None) -> None:
         self.limit = limit
         self.period = period
-        self.in_flight = 0
+        self._flight = _Flight() if flight is None else flight
         # Release times (stamp + period) of completed requests, in order.
         self.releases: deque[float] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        return self._flight.n
 
     def purge(self, now: float) -> None:
         releases = self.releases
@@ -292,7 +307,8 @@ class SlidingWindowLimiter:
         if max_wait is not None and (not isinstance(max_wait, (int, float)) or max_wait < 0):
             raise ValueError(f"max_wait must be None or a number >= 0, got {max_wait!r}")
         self._configured = tuple(limits)
-        self._windows = [_Window(rl.limit, rl.period) for rl in limits]
+        self._flight = _Flight()
+        self._windows = [_Window(rl.limit, rl.period, self._flight) for rl in limits]
         #: slots surely free in every window (a lower bound on the least free; rule 8): an
         #: interactive call with nobody ahead takes one without looking at the windows.
         #: Time only frees slots and a sent release keeps the count, so only a take, a
@@ -444,7 +460,7 @@ class SlidingWindowLimiter:
                     w.limit = min(w.limit, rl.limit)
                     break
             else:
-                self._windows.append(_Window(rl.limit, rl.period))
+                self._windows.append(_Window(rl.limit, rl.period, self._flight))
         self._credit = 0  # stricter limits: count again
         self._wake()
 
@@ -520,18 +536,17 @@ class SlidingWindowLimiter:
         return self._credit > 0
 
     def _take(self) -> None:
-        for w in self._windows:
-            w.in_flight += 1
+        self._flight.n += 1
         if self._cap_left is not None:
             self._cap_left -= 1
         if self._credit > 0:
             self._credit -= 1
 
     def _release(self, sent: bool) -> None:
-        now = self._now()
-        for w in self._windows:
-            w.in_flight -= 1
-            if sent:
+        self._flight.n -= 1
+        if sent:
+            now = self._now()
+            for w in self._windows:
                 w.releases.append(now + w.period)
         if self._n_waiting:
             self._wake()

@@ -336,12 +336,19 @@ class ApiKeysResource:
 
         Raises: see `ApiKeysResource`.
         """
-        # `ApiKeysWithRawResponse.list` inlined: the hottest call, and the one a batch
-        # queues by the thousand, runs in two coroutine frames fewer and decodes without
-        # an `APIResponse` around the body
-        outcome = await self.with_raw_response._start(_LIST, timeout, extra_headers)
+        # `ApiKeysWithRawResponse.list` inlined (with `_start`): the hottest call, and the
+        # one a batch queues by the thousand, runs in two coroutine frames fewer and
+        # decodes without an `APIResponse` around the body
+        client = self.with_raw_response._client
+        if timeout is None and extra_headers is None:
+            options = client._options
+        else:
+            options = self.with_raw_response._options(timeout, extra_headers)
+        client._check_open()
+        outcome = await client._pipeline.run(_LIST, options)
         response = outcome.response
-        rid = request_id_from(response.headers)
+        headers = response.headers
+        rid = headers.get("x-request-id") or request_id_from(headers)
         try:
             return decode_key_list(response.body, status=response.status, request_id=rid)
         except ResponseDecodeError as exc:
