@@ -607,3 +607,50 @@ async def test_aiohttp_does_not_resend_on_a_dropped_pooled_connection() -> None:
         with pytest.raises(y.APIConnectionError):
             await transport.send(_get(server.base_url))
     assert len(server.requests) == 2  # one send, one request at the server: no resend
+
+
+def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from yativo_async._sansio import LIMIT_HEADERS, carries_limits
+    from yativo_async._transport import LowerHeaders
+
+    raw = CIMultiDictProxy(CIMultiDict([
+        ("Content-Type", "application/json"), ("X-RateLimit-Remaining", "7"),
+        ("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X-Request-Id", "req_1"),
+    ]))
+    headers = LowerHeaders(raw)
+    # lookups in any case, straight from the multidict; repeats joined as the copy joins them
+    assert headers["x-request-id"] == headers["X-Request-Id"] == "req_1"
+    assert headers.get("set-cookie") == "a=1, b=2"
+    assert headers.get("missing") is None and headers.get("missing", "-") == "-"
+    assert "content-type" in headers and "Content-Type" in headers
+    assert 5 not in headers and headers.get(5) is None  # type: ignore[call-overload]
+    with pytest.raises(KeyError):
+        headers["missing"]
+    assert headers._dict is None  # nothing copied yet
+    assert carries_limits(200, headers) and headers._dict is None
+    assert not carries_limits(200, LowerHeaders(CIMultiDictProxy(CIMultiDict(Date="x"))))
+    assert not LIMIT_HEADERS.isdisjoint(headers)  # the generic way agrees
+    # the lower-case dict, made once for what needs every name
+    expected = {"content-type": "application/json", "x-ratelimit-remaining": "7",
+                "set-cookie": "a=1, b=2", "x-request-id": "req_1"}
+    assert dict(headers) == expected and type(dict(headers)) is dict
+    assert list(headers) == list(expected) and len(headers) == 4
+    assert headers == expected and expected == headers and headers != {"x": "y"}
+    assert repr(headers) == repr(expected)
+    assert json.dumps(dict(headers))
+
+
+async def test_raw_responses_and_errors_give_plain_dict_headers() -> None:
+    async with FakeYativo() as fake:
+        async with y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                  retry=y.RetryPolicy.none()) as client:
+            raw = await client.api_keys.with_raw_response.list()
+            assert type(raw.headers) is dict
+            assert all(name == name.lower() for name in raw.headers)
+            assert json.dumps(raw.headers)
+            with pytest.raises(y.NotFoundError) as info:
+                await client.api_keys.get("key_missing")
+    assert type(info.value.headers) is dict
+    assert all(name == name.lower() for name in info.value.headers)

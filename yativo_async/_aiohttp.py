@@ -31,6 +31,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
 from ._transport import (
     HIDDEN_HEADERS,
+    LowerHeaders,
     Request,
     Response,
     check_headers,
@@ -178,13 +179,8 @@ class AiohttpTransport:
                     body = await resp.read()
                 else:
                     body = await _read_chunks(resp, request)
-                headers = {name.lower(): value for name, value in raw.items()}
-                if len(headers) != len(raw):  # a repeated header: join its values
-                    headers = {}
-                    for name, value in raw.items():
-                        key = name.lower()
-                        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-                return make_response(resp.status, headers, body)
+                # aiohttp's headers as they are (no copy per response): see LowerHeaders
+                return make_response(resp.status, LowerHeaders(raw), body)
         except YativoError:
             raise
         except aiohttp.ConnectionTimeoutError as exc:

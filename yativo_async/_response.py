@@ -38,7 +38,9 @@ class APIResponse(Generic[T]):
     def __init__(self, outcome: Outcome, parser: Callable[[APIResponse[T]], T]) -> None:
         response = outcome.response
         self.status: int = response.status
-        self.headers: Mapping[str, str] = response.headers
+        headers = response.headers
+        #: the response's headers, lower-case names (a plain dict)
+        self.headers: Mapping[str, str] = headers if type(headers) is dict else dict(headers)
         self.content: bytes = response.body
         self.request_id: str | None = request_id_from(response.headers)
         self.elapsed: float = outcome.elapsed

@@ -38,7 +38,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
-from ._transport import Request
+from ._transport import LowerHeaders, Request
 
 __all__ = [
     "LIMIT_HEADERS",
@@ -146,7 +146,11 @@ _EPOCH_MS_THRESHOLD: Final = 1_000_000_000_000.0
 
 def carries_limits(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a response says anything about the server's limits (cheap: most don't)."""
-    return status == 429 or not LIMIT_HEADERS.isdisjoint(headers)
+    if status == 429:
+        return True
+    if type(headers) is LowerHeaders:
+        return headers.any_of(LIMIT_HEADERS)
+    return not LIMIT_HEADERS.isdisjoint(headers)
 
 
 def parse_retry_after(value: str | None, *, now_epoch: float) -> float | None:
@@ -212,8 +216,6 @@ class ServerLimits:
     reset_after: float | None = None
 
 
-_NOTHING: Final = ServerLimits()
-
 _ITEM_SPLIT: Final = re.compile(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)")
 
 
@@ -242,8 +244,6 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, now_epoch: float) ->
     ``RateLimit-Policy``/``RateLimit`` fields (the names in `LIMIT_HEADERS`). Malformed fields
     are ignored, as the draft asks. ``headers`` must have lower-case names.
     """
-    if not headers:
-        return _NOTHING
     retry_after = parse_retry_after(headers.get("retry-after"), now_epoch=now_epoch)
     policies: list[RateLimit] = []
     limit = remaining = None
