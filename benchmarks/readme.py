@@ -130,9 +130,10 @@ def section(results: dict[str, Any]) -> str:
         f"Latest run: `{cpu['command']}`, {machine['nproc']} CPUs, Python {machine['python']}, "
         f"{cpu['measured_at'][:10]}, a shared machine (load average "
         f"{machine['load_average'][0]:.1f} at the start). Client CPU per `api_keys.list()` "
-        f"call (`time.process_time`), {cpu['cells'][0]['calls']:,} calls per cell, the best "
-        "round of each client, and the median of the per-round SDK / aiohttp ratios (the two "
-        "run back to back in every round, so a machine that drifts between rounds moves both):",
+        f"call (`time.process_time`), {cpu['cells'][0]['calls']:,} calls per cell and round "
+        "(a quarter for httpx beyond 1-way), the clients taking turns in short blocks within "
+        "each round; the best round of each client, and the median of the per-round SDK / "
+        "aiohttp ratios:",
         "",
         *_cpu(cpu),
         "",

@@ -612,7 +612,7 @@ async def test_aiohttp_does_not_resend_on_a_dropped_pooled_connection() -> None:
 def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     from multidict import CIMultiDict, CIMultiDictProxy
 
-    from yativo_async._sansio import LIMIT_HEADERS, carries_limits
+    from yativo_async._sansio import LIMIT_HEADERS, carries_limits, request_id_from
     from yativo_async._transport import LowerHeaders
 
     raw = CIMultiDictProxy(CIMultiDict([
@@ -631,6 +631,12 @@ def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     assert headers._dict is None  # nothing copied yet
     assert carries_limits(200, headers) and headers._dict is None
     assert not carries_limits(200, LowerHeaders(CIMultiDictProxy(CIMultiDict(Date="x"))))
+    assert request_id_from(headers) == "req_1"
+    assert request_id_from(LowerHeaders(CIMultiDictProxy(CIMultiDict({"CF-Ray": "r2"})))) == "r2"
+    assert request_id_from(LowerHeaders(CIMultiDictProxy(CIMultiDict(Date="x")))) is None
+    assert request_id_from({"cf-ray": "r3", "date": "x"}) == "r3"
+    assert request_id_from({"date": "x"}) is None
+    assert headers._dict is None  # still nothing copied
     assert not LIMIT_HEADERS.isdisjoint(headers)  # the generic way agrees
     # the lower-case dict, made once for what needs every name
     expected = {"content-type": "application/json", "x-ratelimit-remaining": "7",

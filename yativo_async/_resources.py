@@ -347,8 +347,7 @@ class ApiKeysResource:
         client._check_open()
         outcome = await client._pipeline.run(_LIST, options)
         response = outcome.response
-        headers = response.headers
-        rid = headers.get("x-request-id") or request_id_from(headers)
+        rid = request_id_from(response.headers)
         try:
             return decode_key_list(response.body, status=response.status, request_id=rid)
         except ResponseDecodeError as exc:

@@ -341,6 +341,7 @@ _REQUEST_ID_HEADERS: Final = (
     "x-amzn-requestid",
     "cf-ray",
 )
+_REQUEST_ID_NAMES: Final = frozenset(_REQUEST_ID_HEADERS)
 
 _STATUS_TEXT: Final = {
     400: "Bad Request",
@@ -377,6 +378,12 @@ def _class_for(status: int) -> type[APIStatusError]:
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:
     """The server's request id, from the first header that carries one."""
+    # one look at every name first (cheap: most answers carry none, or the first)
+    if type(headers) is LowerHeaders:
+        if not headers.any_of(_REQUEST_ID_NAMES):
+            return None
+    elif _REQUEST_ID_NAMES.isdisjoint(headers):
+        return None
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
