@@ -88,8 +88,9 @@ class RetryPolicy:
 class Timeouts:
     """Finite by default: a hung server never hangs a caller for long.
 
-    ``request`` bounds one attempt (connect, send and read the whole body);
-    ``connect`` bounds the connection set-up (aiohttp only).
+    ``request`` bounds one attempt (waiting for a pooled connection, connect, send and read
+    the whole body); ``connect`` bounds making a new connection (aiohttp only; a wait for a
+    pooled one is bounded by ``request``).
     """
 
     request: float = attrs.field(default=30.0, validator=_positive_float)
