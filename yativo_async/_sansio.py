@@ -146,11 +146,15 @@ _EPOCH_MS_THRESHOLD: Final = 1_000_000_000_000.0
 
 def carries_limits(status: int, headers: Mapping[str, str]) -> bool:
     """Whether a response says anything about the server's limits (cheap: most don't)."""
-    if status == 429:
-        return True
+    return status == 429 or has_any(headers, LIMIT_HEADERS)
+
+
+def has_any(headers: Mapping[str, str], names: frozenset[str]) -> bool:
+    """Whether any of the lower-case ``names`` is among ``headers`` (one look at all of
+    them; a `LowerHeaders` view answers without being copied)."""
     if type(headers) is LowerHeaders:
-        return headers.any_of(LIMIT_HEADERS)
-    return not LIMIT_HEADERS.isdisjoint(headers)
+        return headers.any_of(names)
+    return not names.isdisjoint(headers)
 
 
 def parse_retry_after(value: str | None, *, now_epoch: float) -> float | None:
@@ -379,10 +383,7 @@ def _class_for(status: int) -> type[APIStatusError]:
 def request_id_from(headers: Mapping[str, str]) -> str | None:
     """The server's request id, from the first header that carries one."""
     # one look at every name first (cheap: most answers carry none, or the first)
-    if type(headers) is LowerHeaders:
-        if not headers.any_of(_REQUEST_ID_NAMES):
-            return None
-    elif _REQUEST_ID_NAMES.isdisjoint(headers):
+    if not has_any(headers, _REQUEST_ID_NAMES):
         return None
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
