@@ -657,7 +657,7 @@ def test_a_windows_next_free_and_earliest_start_reserve_nothing_by_default() -> 
     from yativo_async._ratelimit import _Window
 
     w = _Window(2, 10.0)
-    w.releases.append(5.0)  # one slot used, back at t=5; one free now
+    w.releases.append(-5.0)  # one slot used, stamped at t=-5: back at t=5; one free now
     assert w.next_free(1.0) == 1.0
     assert w.next_free(1.0, 1) == 5.0  # with one reserved, the free one is not ours
     assert w.earliest_start(1.0, 0) == 1.0

@@ -112,7 +112,9 @@ class _Window:
         self.limit = limit
         self.period = period
         self._flight = _Flight() if flight is None else flight
-        # Release times (stamp + period) of completed requests, in order.
+        # Stamps (loop times) of completed requests, in order: each frees its slot at
+        # stamp + period. The stamp itself is kept, so every window holds the same float
+        # (one object per request, not one per window and request).
         self.releases: deque[float] = deque()
 
     @property
@@ -121,7 +123,8 @@ class _Window:
 
     def purge(self, now: float) -> None:
         releases = self.releases
-        while releases and releases[0] <= now:
+        period = self.period
+        while releases and releases[0] + period <= now:
             releases.popleft()
 
     def free(self, now: float) -> int:
@@ -135,7 +138,7 @@ class _Window:
         if deficit <= 0:
             return now
         if deficit <= len(self.releases):
-            return self.releases[deficit - 1]
+            return self.releases[deficit - 1] + self.period
         return None
 
     def earliest_start(self, now: float, ahead: int, reserved: int = 0) -> float:
@@ -157,7 +160,7 @@ class _Window:
         if index < free:
             first = now
         elif index - free < len(releases):
-            first = releases[index - free]
+            first = releases[index - free] + self.period
         else:
             first = now + self.period
         return first + rounds * self.period
@@ -499,7 +502,7 @@ class SlidingWindowLimiter:
         how `RedisRateLimiter` hands its own recent slots to its outage fallback."""
         now = self._now()
         for w, times in zip(self._windows, frees_at, strict=False):
-            w.releases.extend(sorted(t for t in times if t > now))
+            w.releases.extend(sorted(t - w.period for t in times if t > now))
         self._credit = 0
 
     def _cap(self, left: int, until: float) -> None:
@@ -547,7 +550,7 @@ class SlidingWindowLimiter:
         if sent:
             now = self._now()
             for w in self._windows:
-                w.releases.append(now + w.period)
+                w.releases.append(now)
         if self._n_waiting:
             self._wake()
 
