@@ -160,6 +160,50 @@ async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout() -> Non
         await transport.aclose()
 
 
+async def test_a_timeout_while_queued_for_a_pooled_connection_was_not_sent() -> None:
+    # One connection, held by a request the server never answers. A second call times out
+    # while it waits for that connection: its request never left, so it is not "maybe
+    # sent", and a create in that spot is retried, never reported as an unknown outcome.
+    arrived = asyncio.Event()
+
+    async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        arrived.set()
+        await asyncio.Event().wait()  # never answers (cancelled when the server stops)
+        return False
+
+    async with RawServer(hold) as server:
+        transport = y.AiohttpTransport(limit=1)
+        async with y.YativoClient(access_token="t", base_url=server.base_url,
+                                  transport=transport, rate_limits=[], timeout=0.2,
+                                  retry=y.RetryPolicy.none()) as client:
+            held = asyncio.create_task(client.with_options(timeout=3600.0).api_keys.list())
+            await arrived.wait()
+            with pytest.raises(y.APITimeoutError) as queued:
+                await client.api_keys.list()
+            assert queued.value.maybe_sent is False
+            assert len(server.requests) == 1  # the queued call never reached the server
+            # a create queued the same way may be retried: the retry waits its turn too
+            retry = y.RetryPolicy(max_attempts=2, backoff_base=0.01)
+            with pytest.raises(y.APITimeoutError) as create:
+                await client.with_options(retry=retry).api_keys.create(
+                    name="bot", two_factor_code="123456")
+            assert not isinstance(create.value, y.OutcomeUnknownError)
+            assert create.value.maybe_sent is False
+            assert client.stats.retries == 1
+            assert len(server.requests) == 1
+            held.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await held
+        # once it was sent, a timeout is "maybe sent" as before
+        async with y.YativoClient(access_token="t", base_url=server.base_url,
+                                  transport=transport, rate_limits=[], timeout=0.2,
+                                  retry=y.RetryPolicy.none()) as client:
+            with pytest.raises(y.APITimeoutError) as sent:
+                await client.api_keys.list()
+            assert sent.value.maybe_sent is True
+        await transport.aclose()
+
+
 @pytest.mark.parametrize("make", [lambda: None, y.HttpxTransport])
 async def test_timeout_maps_to_api_timeout(make) -> None:  # type: ignore[no-untyped-def]
     transport = make()

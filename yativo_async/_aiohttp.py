@@ -189,7 +189,8 @@ class AiohttpTransport:
             ) from exc
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise APITimeoutError(
-                f"{request.method} {_path(request.url)} timed out after {request.timeout} s"
+                f"{request.method} {_path(request.url)} timed out after {request.timeout} s",
+                maybe_sent=not _cut_while_connecting(exc),
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             # Includes refused connections and DNS failures: nothing reached the server.
@@ -251,6 +252,26 @@ async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:
             raise too_large(request, cap, resp.status)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+#: aiohttp gets a request its connection here (a pooled one, waiting for one to come free
+#: when the pool is full, or a new one); the request is written only after it returns
+_CONNECT: Final = aiohttp.BaseConnector.connect.__code__
+
+
+def _cut_while_connecting(exc: BaseException) -> bool:
+    """Whether the request's timeout cut it while aiohttp was still getting it a
+    connection: then nothing of it was sent. aiohttp's timer cancels the task and raises
+    ``TimeoutError`` from the cancellation, whose traceback runs down to where the task
+    was waiting; ``BaseConnector.connect`` among those frames means before the request
+    was written. Anything else (or an aiohttp that no longer says so): maybe sent."""
+    cancelled = exc.__cause__ or exc.__context__
+    tb = cancelled.__traceback__ if cancelled is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_code is _CONNECT:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:

@@ -190,7 +190,8 @@ class APIConnectionError(YativoError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out."""
+    """The request timed out. ``maybe_sent`` is False when it timed out before its request
+    could leave: connecting, or (default transport) queued for a pooled connection."""
 
     def __init__(self, message: str = "request timed out", *, maybe_sent: bool = True) -> None:
         super().__init__(message, maybe_sent=maybe_sent)
