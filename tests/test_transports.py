@@ -657,7 +657,7 @@ def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from yativo_async._sansio import LIMIT_HEADERS, carries_limits, request_id_from
-    from yativo_async._transport import LowerHeaders
+    from yativo_async._transport import LowerHeaders, lower_headers
 
     raw = CIMultiDictProxy(CIMultiDict([
         ("Content-Type", "application/json"), ("X-RateLimit-Remaining", "7"),
@@ -690,6 +690,10 @@ def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     assert headers == expected and expected == headers and headers != {"x": "y"}
     assert repr(headers) == repr(expected)
     assert json.dumps(dict(headers))
+    # as the aiohttp transport makes them (no __init__ call): the same view
+    made = lower_headers(raw)
+    assert type(made) is LowerHeaders and made._dict is None
+    assert made["X-REQUEST-ID"] == "req_1" and made == expected and list(made) == list(expected)
 
 
 async def test_raw_responses_and_errors_give_plain_dict_headers() -> None:

@@ -25,17 +25,18 @@ import logging
 from typing import Final
 
 import aiohttp
+from aiohttp.hdrs import CONTENT_ENCODING
 from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
 from ._transport import (
     HIDDEN_HEADERS,
-    LowerHeaders,
     Request,
     Response,
     check_headers,
     closed_error,
+    lower_headers,
     make_response,
     response_cap,
     scrub,
@@ -169,7 +170,8 @@ class AiohttpTransport:
             ) as resp:
                 raw = resp.headers
                 length = resp.content_length
-                if length is not None and "Content-Encoding" not in raw:
+                # (aiohttp's names are `istr`s: found without lower-casing them each time)
+                if length is not None and CONTENT_ENCODING not in raw:
                     # Plain body of a declared length (nearly every answer): aiohttp reads
                     # exactly that much, in one call (no coroutine of ours around it).
                     cap = response_cap(request)
@@ -180,7 +182,7 @@ class AiohttpTransport:
                 else:
                     body = await _read_chunks(resp, request)
                 # aiohttp's headers as they are (no copy per response): see LowerHeaders
-                return make_response(resp.status, LowerHeaders(raw), body)
+                return make_response(resp.status, lower_headers(raw), body)
         except YativoError:
             raise
         except aiohttp.ConnectionTimeoutError as exc:

@@ -152,6 +152,15 @@ class LowerHeaders(Mapping[str, str]):
         return not self._raw.keys().isdisjoint(names)
 
 
+def lower_headers(raw: Any) -> LowerHeaders:
+    """``LowerHeaders(raw)`` as the aiohttp transport makes one per response: the two slots
+    filled without a call to ``__init__``."""
+    headers: LowerHeaders = object.__new__(LowerHeaders)
+    headers._raw = raw
+    headers._dict = None
+    return headers
+
+
 _RESPONSE_TWIN: Final = twin(Response)
 
 
