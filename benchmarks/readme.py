@@ -32,8 +32,8 @@ def _cpu(r: dict[str, Any]) -> list[str]:
     names = list(r["cells"][0]["cpu_us"])
     lines = [
         "| concurrency | keys | " + " | ".join(names) + " | SDK / aiohttp (best) "
-        "| SDK / aiohttp (paired median) |",
-        "| ---: | ---: | " + " | ".join("---:" for _ in names) + " | ---: | ---: |",
+        "| SDK / aiohttp (paired median) | back-to-back blocks: median (quartiles) |",
+        "| ---: | ---: | " + " | ".join("---:" for _ in names) + " | ---: | ---: | ---: |",
     ]
     worst = r["worst_cell"]
     for c in r["cells"]:
@@ -41,10 +41,15 @@ def _cpu(r: dict[str, Any]) -> list[str]:
         mark = (c["concurrency"], c["keys"]) == (worst["concurrency"], worst["keys"])
         shown = f"**{ratio:.2f}x**" if mark else f"{ratio:.2f}x"
         paired = c.get("sdk_cpu_vs_aiohttp_paired")
+        blocks = c.get("sdk_cpu_vs_aiohttp_blocks")
         lines.append(
             f"| {c['concurrency']} | {c['keys']} | "
             + " | ".join(_us(c["cpu_us"][n]["best"]) for n in names)
-            + f" | {shown} | " + ("-" if paired is None else f"{paired:.2f}x") + " |"
+            + f" | {shown} | " + ("-" if paired is None else f"{paired:.2f}x") + " | "
+            + ("-" if blocks is None else
+               f"{blocks['median']:.2f}x ({blocks['q1']:.2f}-{blocks['q3']:.2f}, "
+               f"{blocks['n']} pairs)")
+            + " |"
         )
     rps = [c["rps_vs_aiohttp"][SDK] for c in r["cells"] if c["concurrency"] >= 50]
     lines += [
@@ -132,8 +137,9 @@ def section(results: dict[str, Any]) -> str:
         f"{machine['load_average'][0]:.1f} at the start). Client CPU per `api_keys.list()` "
         f"call (`time.process_time`), {cpu['cells'][0]['calls']:,} calls per cell and round "
         "(a quarter for httpx beyond 1-way), the clients taking turns in short blocks within "
-        "each round; the best round of each client, and the median of the per-round SDK / "
-        "aiohttp ratios:",
+        "each round (the SDK's block always next to aiohttp's); the best round of each "
+        "client, the median of the per-round SDK / aiohttp ratios, and the median and "
+        "quartiles of SDK / aiohttp over every pair of blocks run back to back:",
         "",
         *_cpu(cpu),
         "",
