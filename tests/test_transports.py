@@ -116,7 +116,13 @@ async def test_connection_refused_is_not_sent(make) -> None:  # type: ignore[no-
         await transport.aclose()
 
 
-async def test_a_connection_that_cannot_be_made_is_a_connect_timeout_not_sent() -> None:
+@pytest.mark.parametrize(("connect_timeout", "timeout", "says"), [
+    (0.2, 3600.0, "timed out connecting"),  # the connect timeout runs out
+    (3600.0, 0.2, "timed out after 0.2 s"),  # the call's own timeout, while connecting
+])
+async def test_a_connection_that_cannot_be_made_is_a_timeout_not_sent(
+    connect_timeout: float, timeout: float, says: str
+) -> None:
     # A listening socket whose accept queue is full: Linux drops further SYNs, so the
     # connection never completes (it is not refused).
     with socket.socket() as server:
@@ -131,11 +137,11 @@ async def test_a_connection_that_cannot_be_made_is_a_connect_timeout_not_sent() 
                 filler.connect(("127.0.0.1", port))
             fillers.append(filler)
         try:
-            transport = y.AiohttpTransport(connect_timeout=0.2)
+            transport = y.AiohttpTransport(connect_timeout=connect_timeout)
             async with y.YativoClient(access_token="t", base_url=f"http://127.0.0.1:{port}/api",
-                                      transport=transport, timeout=3600.0,
+                                      transport=transport, timeout=timeout,
                                       retry=y.RetryPolicy.none()) as client:
-                with pytest.raises(y.APITimeoutError, match="timed out connecting") as info:
+                with pytest.raises(y.APITimeoutError, match=says) as info:
                     await client.api_keys.list()
             assert info.value.maybe_sent is False
             await transport.aclose()
