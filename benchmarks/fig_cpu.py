@@ -9,13 +9,13 @@ seconds) slows every client alike, where whole runs one after the other would ea
 different phase of the drift. The SDK's block and hand-written aiohttp's run back to back,
 which one first alternating from block to block (so each follows the httpx clients, and
 their garbage, as often as the other), and every block starts from a collected heap: a
-block pays for its own garbage, not for the one before it. A client's figure for a round is its CPU
-over all its blocks per call; the cell's figure is the best round. Beside it: the median
-(and quartiles) over every block of every round of SDK / aiohttp for the two blocks run
-back to back, the ratio least touched by the drift. Every client keeps its library's default pool (100 connections; httpx
-without its 5 s pool timeout, which fails queued calls at 500-way). Targets: the SDK <=
-1.15x hand-written aiohttp CPU per call in every cell; >= 0.9x its calls per second at
-50 and 500-way.
+block pays for its own garbage, not for the one before it. A client's figure for a round
+is its CPU over all its blocks per call; the cell's figure is the best round. Beside it:
+the median (and quartiles) over every block of every round of SDK / aiohttp for the two
+blocks run back to back, the ratio least touched by the drift. Every client keeps its
+library's default pool (100 connections; httpx without its 5 s pool timeout, which fails
+queued calls at 500-way). Targets: the SDK <= 1.15x hand-written aiohttp CPU per call in
+every cell; >= 0.9x its calls per second at 50 and 500-way.
 """
 
 from __future__ import annotations

@@ -409,9 +409,7 @@ class SlidingWindowLimiter:
             and self._cap_left is None
             and (priority or self._n_waiting == self._n_batch)
         ):
-            # `_take` inlined: no cap is set and the credit is known to be positive
-            self._credit -= 1
-            self._flight.n += 1
+            self._take()
             return _LocalSlot(self)
         return None
 
