@@ -10,7 +10,7 @@ import socket
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -116,12 +116,16 @@ async def test_connection_refused_is_not_sent(make) -> None:  # type: ignore[no-
         await transport.aclose()
 
 
-@pytest.mark.parametrize(("connect_timeout", "timeout", "says"), [
-    (0.2, 3600.0, "timed out connecting"),  # the connect timeout runs out
-    (3600.0, 0.2, "timed out after 0.2 s"),  # the call's own timeout, while connecting
-])
+@pytest.mark.parametrize(("make", "timeout", "says"), [
+    # the connect timeout runs out
+    (lambda: y.AiohttpTransport(connect_timeout=0.2), 3600.0, "timed out connecting"),
+    # the call's own timeout, while connecting
+    (lambda: y.AiohttpTransport(connect_timeout=3600.0), 0.2, "timed out after 0.2 s"),
+    # httpx: its connect timeout and the call's deadline are the same 0.2 s
+    (y.HttpxTransport, 0.2, "timed out"),
+], ids=["aiohttp-connect-timeout", "aiohttp-call-timeout", "httpx"])
 async def test_a_connection_that_cannot_be_made_is_a_timeout_not_sent(
-    connect_timeout: float, timeout: float, says: str
+    make: Callable[[], y.Transport], timeout: float, says: str
 ) -> None:
     # A listening socket whose accept queue is full: Linux drops further SYNs, so the
     # connection never completes (it is not refused).
@@ -137,7 +141,7 @@ async def test_a_connection_that_cannot_be_made_is_a_timeout_not_sent(
                 filler.connect(("127.0.0.1", port))
             fillers.append(filler)
         try:
-            transport = y.AiohttpTransport(connect_timeout=connect_timeout)
+            transport = make()
             async with y.YativoClient(access_token="t", base_url=f"http://127.0.0.1:{port}/api",
                                       transport=transport, timeout=timeout,
                                       retry=y.RetryPolicy.none()) as client:
@@ -166,7 +170,10 @@ async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout() -> Non
         await transport.aclose()
 
 
-async def test_a_timeout_while_queued_for_a_pooled_connection_was_not_sent() -> None:
+@pytest.mark.parametrize("make", [y.AiohttpTransport, y.HttpxTransport])
+async def test_a_timeout_while_queued_for_a_pooled_connection_was_not_sent(
+    make: Callable[..., y.Transport]
+) -> None:
     # One connection, held by a request the server never answers. A second call times out
     # while it waits for that connection: its request never left, so it is not "maybe
     # sent", and a create in that spot is retried, never reported as an unknown outcome.
@@ -178,7 +185,7 @@ async def test_a_timeout_while_queued_for_a_pooled_connection_was_not_sent() -> 
         return False
 
     async with RawServer(hold) as server:
-        transport = y.AiohttpTransport(limit=1)
+        transport = make(limit=1)
         async with y.YativoClient(access_token="t", base_url=server.base_url,
                                   transport=transport, rate_limits=[], timeout=0.2,
                                   retry=y.RetryPolicy.none()) as client:

@@ -36,6 +36,7 @@ from ._transport import (
     Response,
     check_headers,
     closed_error,
+    cut_while_connecting,
     lower_headers,
     make_response,
     response_cap,
@@ -192,7 +193,7 @@ class AiohttpTransport:
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise APITimeoutError(
                 f"{request.method} {_path(request.url)} timed out after {request.timeout} s",
-                maybe_sent=not _cut_while_connecting(exc),
+                maybe_sent=not cut_while_connecting(exc, _CONNECTING),
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             # Includes refused connections and DNS failures: nothing reached the server.
@@ -258,22 +259,7 @@ async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:
 
 #: aiohttp gets a request its connection here (a pooled one, waiting for one to come free
 #: when the pool is full, or a new one); the request is written only after it returns
-_CONNECT: Final = aiohttp.BaseConnector.connect.__code__
-
-
-def _cut_while_connecting(exc: BaseException) -> bool:
-    """Whether the request's timeout cut it while aiohttp was still getting it a
-    connection: then nothing of it was sent. aiohttp's timer cancels the task and raises
-    ``TimeoutError`` from the cancellation, whose traceback runs down to where the task
-    was waiting; ``BaseConnector.connect`` among those frames means before the request
-    was written. Anything else (or an aiohttp that no longer says so): maybe sent."""
-    cancelled = exc.__cause__ or exc.__context__
-    tb = cancelled.__traceback__ if cancelled is not None else None
-    while tb is not None:
-        if tb.tb_frame.f_code is _CONNECT:
-            return True
-        tb = tb.tb_next
-    return False
+_CONNECTING: Final = frozenset({aiohttp.BaseConnector.connect.__code__})
 
 
 def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:

@@ -24,6 +24,7 @@ from ._transport import (
     Response,
     check_headers,
     closed_error,
+    cut_while_connecting,
     make_response,
     response_cap,
     scrub,
@@ -47,6 +48,7 @@ class HttpxTransport:
                 "HttpxTransport needs httpx: pip install 'yativo-async[httpx]'"
             ) from exc
         self._httpx = httpx
+        self._connecting = _connecting_code()
         self._client: httpx.AsyncClient | None = client
         self._owns_client = client is None
         self._limit = limit
@@ -84,7 +86,19 @@ class HttpxTransport:
             raise
         except httpx.ConnectTimeout as exc:
             raise APITimeoutError("timed out connecting", maybe_sent=False) from exc
-        except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
+        except httpx.PoolTimeout as exc:
+            raise APITimeoutError(
+                f"{request.method} request timed out after {timeout} s waiting for a pooled "
+                "connection", maybe_sent=False,
+            ) from exc
+        except asyncio.TimeoutError as exc:
+            # The deadline above, or httpx's own timeout beneath it: not sent if it cut the
+            # request while httpcore was still getting it a connection.
+            raise APITimeoutError(
+                f"{request.method} request timed out after {timeout} s",
+                maybe_sent=not cut_while_connecting(exc, self._connecting),
+            ) from exc
+        except httpx.TimeoutException as exc:
             raise APITimeoutError(
                 f"{request.method} request timed out after {timeout} s"
             ) from exc
@@ -144,6 +158,22 @@ class HttpxTransport:
         if self._client is not None and self._owns_client:
             await self._client.aclose()
         self._client = None
+
+
+def _connecting_code() -> frozenset[Any]:
+    """Where httpcore gets a request its connection (waiting for a pooled one to come free,
+    or making a new one); the request is written only after these return. Empty if this
+    httpcore has other names: then a timeout is always "maybe sent" (the safe side)."""
+    try:
+        from httpcore._async.connection import AsyncHTTPConnection
+        from httpcore._async.connection_pool import AsyncPoolRequest
+
+        return frozenset({
+            AsyncPoolRequest.wait_for_connection.__code__,
+            AsyncHTTPConnection._connect.__code__,
+        })
+    except (ImportError, AttributeError):  # pragma: no cover - another httpcore
+        return frozenset()
 
 
 def _foreign(request: Request, exc: Exception) -> APIConnectionError:

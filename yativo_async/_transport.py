@@ -24,7 +24,8 @@ import asyncio
 import inspect
 import re
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Container, Iterator, Mapping
+from types import CodeType
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
@@ -236,6 +237,22 @@ def scrub(text: str, request: Request) -> str:
 def closed_error() -> APIConnectionError:
     """What a request on a closed transport gets: nothing was sent."""
     return APIConnectionError("transport is closed", maybe_sent=False)
+
+
+def cut_while_connecting(exc: BaseException, connecting: Container[CodeType]) -> bool:
+    """Whether a timeout cut its request while the HTTP library was still getting it a
+    connection (a pooled one, waiting for one to come free, or a new one): then nothing of
+    it was sent. The timeout cancels the task and raises ``TimeoutError`` from that
+    cancellation, whose traceback runs down to where the task was waiting; one of the
+    ``connecting`` functions among those frames means before the request was written.
+    Anything else (or a library that no longer says so): maybe sent, the safe side."""
+    cancelled = exc.__cause__ or exc.__context__
+    tb = cancelled.__traceback__ if cancelled is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_code in connecting:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def response_cap(request: Request) -> int:
