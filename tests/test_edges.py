@@ -614,9 +614,13 @@ def test_ratelimit_field_drafts(headers: dict[str, str], limit: int | None,
     assert (info.limit, info.remaining, info.reset_after) == (limit, remaining, reset)
 
 
-def test_mask_secrets_ignores_empty_values() -> None:
+def test_mask_secrets_ignores_empty_and_short_values() -> None:
     assert wire.mask_secrets("abc", ("",)) == "abc"
-    assert wire.mask_secrets("a tok b tok", ("tok", "")) == "a *** b ***"
+    assert wire.mask_secrets("a token1 b token1", ("token1", "")) == "a *** b ***"
+    assert wire.mask_secrets("code 123456", ("123456",)) == "code ***"  # a 2FA code
+    # a token "e" must not garble the server's message
+    assert wire.mask_secrets("Unauthenticated: invalid token", ("e", " ", "tok")) == (
+        "Unauthenticated: invalid token")
 
 
 def test_error_texts_and_reprs() -> None:

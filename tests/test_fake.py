@@ -271,3 +271,13 @@ async def test_journal_and_counters() -> None:
 def test_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         FakeYativo(host="0.0.0.0")
+
+
+@pytest.mark.parametrize("value", ["tök€n", "\ud800", "e\u0301"])
+async def test_a_non_ascii_token_or_secret_is_refused_not_a_crash(value: str) -> None:
+    # compare_digest refuses non-ASCII str: the fake must answer 401, not a 500
+    fake = FakeYativo()
+    key = fake.add_key()
+    assert (await call(fake, token=value))[0] == 401
+    creds = {"api_key": key.api_key, "api_secret": value}
+    assert (await call(fake, "POST", "/api/apikey/token", body=creds))[0] == 401

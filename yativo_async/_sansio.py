@@ -38,7 +38,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
-from ._transport import LowerHeaders, Request
+from ._transport import MASK_MIN, LowerHeaders, Request
 
 __all__ = [
     "LIMIT_HEADERS",
@@ -54,6 +54,7 @@ __all__ = [
     "header_safe",
     "is_success",
     "key_path",
+    "MASK_MIN",
     "mask_secrets",
     "parse_rate_limit_headers",
     "parse_retry_after",
@@ -583,9 +584,10 @@ def safe_body(body: bytes) -> str:
 
 
 def mask_secrets(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every exact occurrence of a value in ``secrets`` masked."""
+    """``text`` with every exact occurrence of a value in ``secrets`` (of at least
+    `MASK_MIN` characters) masked."""
     for secret in secrets:
-        if secret and secret in text:
+        if len(secret) >= MASK_MIN and secret in text:
             text = text.replace(secret, "***")
     return text
 

@@ -222,6 +222,11 @@ def check_headers(headers: Mapping[str, str]) -> None:
             )
 
 
+#: secrets shorter than this are not masked: a 2FA code has 6 digits, and a (test) token
+#: "e" masked would turn a server's "Unauthenticated" into "Unauth***nticat***d"
+MASK_MIN: Final = 6
+
+
 def scrub(text: str, request: Request) -> str:
     """``text`` (a library's error message, which may quote what a server sent back) with
     the request's own secrets masked: the bearer token and the 2FA code it carried. A
@@ -229,7 +234,7 @@ def scrub(text: str, request: Request) -> str:
     for name, value in request.headers.items():
         if name.lower() in HIDDEN_HEADERS and value:
             secret = value.split(" ", 1)[1] if value.startswith("Bearer ") else value
-            if secret:
+            if len(secret) >= MASK_MIN:  # as `mask_secrets` does
                 text = text.replace(secret, "***")
     return text
 

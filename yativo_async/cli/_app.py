@@ -68,6 +68,7 @@ from .. import (
     __version__,
     to_jsonable,
 )
+from .._transport import MASK_MIN
 from ._secret_out import NoPlaceForSecret, SecretFile, SecretFileError, SecretPlan, plan
 
 T = TypeVar("T")
@@ -120,7 +121,6 @@ _EPILOG = "\n".join(
 
 
 _PIPE_WIDTH: Final = 100_000
-_MASK_MIN: Final = 6
 
 
 def _interactive() -> bool:
@@ -162,7 +162,7 @@ class Ctx:
     def _remember(self, value: str) -> str:
         # A 2FA code has 6 digits; a shorter value is no secret worth the damage of
         # masking it (a token "x" would turn every "x" of a message into "***").
-        if len(value) >= _MASK_MIN:
+        if len(value) >= MASK_MIN:
             self._given_secrets.append(value)
         return value
 

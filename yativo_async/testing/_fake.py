@@ -504,7 +504,7 @@ class FakeYativo:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value:
             return None
-        if secrets.compare_digest(value, self.access_token):
+        if secrets.compare_digest(_raw(value), _raw(self.access_token)):
             return "user"
         token = self._tokens.get(value)
         if token is None:
@@ -572,7 +572,7 @@ class FakeYativo:
         if (
             key is None
             or not isinstance(api_secret, str)
-            or not secrets.compare_digest(api_secret, key.api_secret)
+            or not secrets.compare_digest(_raw(api_secret), _raw(key.api_secret))
             or key.status != "active"
             or self._expired(key)
         ):
@@ -795,3 +795,10 @@ _HTML_502: Final = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
     b"</h1></center><hr><center>nginx</center></body></html>"
 )
+
+
+def _raw(value: str) -> bytes:
+    """``value`` as bytes for `secrets.compare_digest`, which refuses non-ASCII ``str``
+    (a token "tök€n" must be a 401, not a crash); lone surrogates from a JSON body or a
+    header read with ``surrogateescape`` encode too."""
+    return value.encode("utf-8", "surrogatepass")
