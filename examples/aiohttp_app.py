@@ -4,7 +4,9 @@
 
 - one client, created at startup (``cleanup_ctx``), shared, closed at shutdown;
 - ``max_wait``: a request that cannot get rate-limit budget within 2 s fails fast, and the
-  client-side ``RateLimitError`` becomes ``429`` with ``Retry-After`` instead of a hung request.
+  client-side ``RateLimitError`` becomes ``429`` with ``Retry-After`` instead of a hung request;
+- a value from the request that the SDK refuses (``ValueError``/``TypeError``, raised before
+  anything is sent: a key id like ``../``) is the caller's mistake: ``400``, not ``500``.
 """
 
 from __future__ import annotations
@@ -53,8 +55,19 @@ async def list_keys(request: web.Request) -> web.Response:
     return web.json_response([{"id": k.id, "name": k.name, "status": k.status} for k in keys])
 
 
+def bad_request(exc: ValueError | TypeError) -> web.Response:
+    """The SDK's message names what was wrong with the caller's value (never a secret)."""
+    return web.json_response({"error": str(exc)}, status=400)
+
+
 async def get_key(request: web.Request) -> web.Response:
-    key = await request.app[CLIENT].api_keys.get(request.match_info["key_id"])
+    try:
+        key = await request.app[CLIENT].api_keys.get(request.match_info["key_id"])
+    except (ValueError, TypeError) as exc:
+        # Raised for a bad argument only, before anything is sent. Caught here, around the
+        # call that takes the caller's value, not in the middleware: elsewhere a ValueError
+        # is this app's own bug and should stay a 500.
+        return bad_request(exc)
     return web.json_response(y.to_jsonable(key))
 
 

@@ -4,7 +4,9 @@
 
 - one client, created in the lifespan, shared through ``app.state``, closed at shutdown;
 - ``max_wait``: a request that cannot get rate-limit budget within 2 s fails fast, and the
-  client-side ``RateLimitError`` becomes ``429`` with ``Retry-After``.
+  client-side ``RateLimitError`` becomes ``429`` with ``Retry-After``;
+- a value from the request that the SDK refuses (``ValueError``/``TypeError``, raised before
+  anything is sent: a key id like ``" "``) is the caller's mistake: ``400``, not ``500``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ ClientFactory = Callable[[], y.YativoClient]
 def default_client() -> y.YativoClient:
     """Credentials from the environment; wait at most 2 s for budget, then answer 429."""
     return y.YativoClient.from_env(max_wait=2.0)
+
+
+class BadInput(Exception):
+    """A value from the request that the SDK refused; the message (the SDK's) names it."""
 
 
 def yativo(request: Request) -> y.YativoClient:
@@ -54,6 +60,10 @@ def create_app(client_factory: ClientFactory = default_client) -> FastAPI:
     async def not_found(request: Request, exc: y.NotFoundError) -> JSONResponse:
         return JSONResponse({"error": "no such key"}, status_code=404)
 
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
     @app.get("/keys")
     async def list_keys(request: Request) -> list[dict[str, Any]]:
         keys = await yativo(request).api_keys.list()
@@ -61,7 +71,14 @@ def create_app(client_factory: ClientFactory = default_client) -> FastAPI:
 
     @app.get("/keys/{key_id}")
     async def get_key(key_id: str, request: Request) -> dict[str, Any]:
-        data: dict[str, Any] = y.to_jsonable(await yativo(request).api_keys.get(key_id))
+        try:
+            key = await yativo(request).api_keys.get(key_id)
+        except (ValueError, TypeError) as exc:
+            # Raised for a bad argument only, before anything is sent. Caught around the
+            # call that takes the caller's value, not app-wide: elsewhere a ValueError is
+            # this app's own bug and should stay a 500.
+            raise BadInput(str(exc)) from None
+        data: dict[str, Any] = y.to_jsonable(key)
         return data
 
     return app

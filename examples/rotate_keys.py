@@ -12,6 +12,9 @@
   failed is not recorded, so the next run tries it again.
 - rotated secrets go to ``--secrets-out`` (created mode 0600, one JSON line per key, written
   and synced *before* the key is marked done; if a key appears twice, the last line wins).
+- bad arguments (``rotate`` without ``--secrets-out``, ``--concurrency 0``, a ``--state`` or
+  ``--secrets-out`` that cannot be written) are usage errors, exit status 2, before anything
+  is sent: a new secret with nowhere to go would be lost with the old one already dead.
 """
 
 from __future__ import annotations
@@ -214,13 +217,43 @@ def print_summary(summary: Summary, console: Console) -> None:
         console.print("Interrupted: run the same command again to finish.")
 
 
+def positive_int(text: str) -> int:
+    """``--concurrency``: an int >= 1 (argparse turns the error into a usage message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def check_file(parser: argparse.ArgumentParser, option: str, path: Path, flags: int,
+               mode: int) -> None:
+    """Open (creating) ``path`` as the job will, so that a path the job could not use is a
+    usage error now, not a failure after keys were rotated: a secret that cannot be
+    written is lost with the old one already dead."""
+    try:
+        os.close(os.open(path, flags | os.O_APPEND | os.O_CREAT, mode))
+    except OSError as exc:
+        parser.error(f"{option} {path}: {exc.strerror or exc}")
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("action", choices=["audit", "rotate"])
     parser.add_argument("--state", type=Path, default=Path("rotate-keys.state.jsonl"))
-    parser.add_argument("--secrets-out", type=Path, default=None)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--secrets-out", type=Path, default=None,
+                        help="where rotate writes the new secrets (required by rotate)")
+    parser.add_argument("--concurrency", type=positive_int, default=8)
     args = parser.parse_args(argv)
+    # What run_job would raise ValueError for, and files it could not use: usage errors
+    # (exit 2, one line), before anything is sent.
+    if args.action == "rotate":
+        if args.secrets_out is None:
+            parser.error("rotate needs --secrets-out: the new secrets are shown only once")
+        check_file(parser, "--secrets-out", args.secrets_out, os.O_WRONLY, 0o600)
+    check_file(parser, "--state", args.state, os.O_RDWR, 0o666)
     # Ctrl-C cancels the job (which then finishes what is in flight) on every Python: on
     # 3.10 asyncio.run would raise KeyboardInterrupt in the middle of the loop instead.
     job = asyncio.current_task()

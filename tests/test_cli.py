@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 import pytest
 from click.testing import CliRunner
@@ -735,3 +736,90 @@ def test_access_token_flag_wins_over_a_key_pair_in_the_environment(
     assert code == 0, err
     assert json.loads(out) == []
     assert "token" not in routes(served_fake)  # the user's token, no exchange of the pair
+
+
+def test_a_secret_file_reserves_its_space_before_sending(tmp_path: Path) -> None:
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate here")
+    path = tmp_path / "secret"
+    sink = SecretFile(str(path))
+    sink.create()
+    assert path.stat().st_size == 4096  # reserved: a full disk fails here, before the send
+    sink.write("yvs_live_" + "s" * 20)
+    assert path.read_text() == "yvs_live_" + "s" * 20 + "\n"  # the reserve's zeros gone
+    reserved = SecretFile(str(tmp_path / "unused"))
+    reserved.create()
+    reserved.discard()  # the request failed: the reserved, never written file goes
+    assert not (tmp_path / "unused").exists()
+
+
+def test_a_disk_with_no_room_for_the_secret_file_is_refused_before_sending(
+        served_fake: FakeYativo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    path = tmp_path / "secret"
+    code, out, err = invoke(served_fake, "keys", "create", "--name", "full",
+                            "--secret-file", str(path))
+    assert code == 2
+    assert "no room" in err and "nothing was sent" in err
+    assert not path.exists()
+    assert routes(served_fake) == []
+
+
+@pytest.mark.parametrize("args", [
+    ("--json", "keys", "get"),  # a missing argument
+    ("keys", "create", "--json"),  # a missing option
+    ("--json", "demo", "--calls", "0"),  # out of range
+    ("--json", "fake-server", "--port", "70000"),
+])
+def test_usage_errors_are_one_json_object_with_json(served_fake: FakeYativo,
+                                                    args: tuple[str, ...]) -> None:
+    code, out, err = invoke(served_fake, *args)
+    assert code == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    error = json.loads(line)
+    assert error["error"] == "usage" and error["exit_code"] == 2 and error["message"]
+
+
+@pytest.mark.parametrize("port", ["-1", "70000"])
+def test_fake_server_port_out_of_range_is_a_usage_error(port: str) -> None:
+    result = runner().invoke(cli, ["fake-server", "--port", port])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
+    assert "0<=x<=65535" in result.stderr
+
+
+def test_permissions_json_says_what_the_server_made_of_them(served_fake: FakeYativo) -> None:
+    key = served_fake.add_key()
+    code, out, _ = invoke(served_fake, "--json", "keys", "permissions", key.id, "read", "read")
+    assert code == 0
+    assert json.loads(out) == {"id": key.id,
+                               "permissions": list(served_fake.keys[key.id].permissions)}
+    assert json.loads(out)["permissions"] == ["read"]  # the fake drops the repeat
+
+
+def test_an_unknown_outcome_says_what_to_run_in_the_cli_s_words() -> None:
+    c = app.Ctx(base_url=None, api_key=None, api_secret=None, access_token=None,
+                json_output=False, debug=False)
+    exc = y.OutcomeUnknownError("create of key 'x' may or may not have happened; ... Check "
+                                "api_keys.list() before trying again", operation="create")
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as info:
+        c.fail_with(exc)
+    assert info.value.code == 7
+    assert "yativo keys list" in stderr.getvalue()
+    assert "api_keys.list()" not in stderr.getvalue()
+
+
+def test_a_long_wait_before_a_retry_is_said_on_stderr() -> None:
+    stderr = io.StringIO()
+    event = y.RetryEvent(call_id=1, operation="list", method="GET", path="/apikey/list",
+                         attempt=1, wait=59.0, error="RateLimitError", status=429)
+    with contextlib.redirect_stderr(stderr):
+        app._Notices().retry(event)
+        app._Notices().retry(attrs.evolve(event, wait=0.2))  # a short backoff: quiet
+    (line,) = stderr.getvalue().splitlines()
+    assert line == "note: list got RateLimitError (HTTP 429); retrying in 59 s"

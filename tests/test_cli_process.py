@@ -437,3 +437,112 @@ def test_ctrl_c_stops_fake_server_with_130_and_no_traceback() -> None:
             proc.communicate()
     assert proc.returncode == 130
     assert err == ""
+
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("args", [
+    ("keys", "create", "--name", "full", "--json"),
+    ("keys", "create", "--name", "full", "--show-secret"),
+    ("keys", "rotate", "KEY", "--json"),
+])
+def test_a_full_disk_on_stdout_names_the_key_whose_secret_was_not_delivered(
+        served_fake: FakeYativo, args: tuple[str, ...]) -> None:
+    key = served_fake.add_key("full")
+    args = tuple(key.id if a == "KEY" else a for a in args)
+    with open("/dev/full", "w") as full:
+        result = run(served_fake, *args, stdout=full.fileno())
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()  # one line, no traceback
+    assert "No space left on device" in line
+    made = [k for k, v in served_fake.keys.items() if v.name == "full" and k != key.id]
+    changed = made[0] if made else key.id
+    assert f"keys rotate {changed}" in line  # which key to rotate or revoke
+    assert served_fake.keys[changed].api_secret not in result.stderr  # stderr: no terminal
+
+
+def test_show_secret_into_a_closed_pipe_says_which_key_lost_its_secret(
+        served_fake: FakeYativo) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = run(served_fake, "keys", "create", "--name", "gone", "--show-secret",
+                     stdout=writer)
+    finally:
+        os.close(writer)
+    key_id = the_key(served_fake, "gone")
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()  # rich's own handler exited silently
+    assert f"keys rotate {key_id}" in line
+
+
+@needs_dev_full
+@pytest.mark.parametrize(("args", "json_error"), [
+    (("keys", "list"), False), (("keys", "list", "--json"), True),
+    (("keys", "get", "KEY"), False), (("demo", "--calls", "20"), False),
+])
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(
+        served_fake: FakeYativo, args: tuple[str, ...], json_error: bool) -> None:
+    key = served_fake.add_key()
+    with open("/dev/full", "w") as full:
+        result = run(served_fake, *(key.id if a == "KEY" else a for a in args),
+                     stdout=full.fileno())
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    if json_error:
+        assert json.loads(line)["error"] == "output"
+    else:
+        assert line == "error: cannot write the output: No space left on device"
+
+
+def test_sigterm_during_create_exits_143_and_removes_the_empty_secret_file(
+        served_fake: HeldFake, tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    with held_request(served_fake, "keys", "create", "--name", "slow", "--secret-file",
+                      str(path)) as proc:
+        assert path.exists()  # made before sending
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    (line,) = err.splitlines()
+    assert "terminated" in line and "may have been created" in line
+    assert "Traceback" not in err
+    assert not path.exists()  # empty, so removed: it does not block the next try
+
+
+def _run_closed(fake: FakeYativo, fd: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command with stdin (0) or stdout (1) closed, as ``<&-`` / ``>&-`` leave it."""
+    return subprocess.run(command(*args), cwd=ROOT, env=environment(fake), text=True,
+                          stdin=subprocess.DEVNULL if fd != 0 else None,
+                          stdout=subprocess.PIPE if fd != 1 else None, stderr=subprocess.PIPE,
+                          timeout=120, check=False, preexec_fn=lambda: os.close(fd))
+
+
+@pytest.mark.parametrize(("fd", "args", "code", "says"), [
+    (1, ("keys", "list"), 2, "stdout is closed"),
+    (1, ("keys", "create", "--name", "x", "--json"), 2, "stdout is closed"),
+    (0, ("keys", "revoke", "KEY"), 8, "not confirmed"),
+    (0, ("--access-token", "-", "keys", "list"), 2, "stdin is closed"),
+])
+def test_a_closed_stdin_or_stdout_is_one_line_and_sends_nothing(
+        served_fake: FakeYativo, fd: int, args: tuple[str, ...], code: int, says: str) -> None:
+    key = served_fake.add_key()
+    result = _run_closed(served_fake, fd, *(key.id if a == "KEY" else a for a in args))
+    assert result.returncode == code, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert says in line
+    assert routes(served_fake) == []
+
+
+@needs_dev_full
+def test_fake_server_output_failure_is_not_called_a_port_problem() -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(command("fake-server", "--port", "0", "--stop-after", "0"),
+                                cwd=ROOT, env=environment(FakeYativo()), text=True,
+                                stdin=subprocess.DEVNULL, stdout=full.fileno(),
+                                stderr=subprocess.PIPE, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr == "error: cannot write the output: No space left on device\n"

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from rich.console import Console
 
 import yativo_async as y
 from examples import aiohttp_app, bot, fastapi_app, rotate_keys
-from yativo_async.testing import FakeYativo
+from yativo_async.testing import FakeKey, FakeYativo
 
 # -- the web apps -------------------------------------------------------------------------
 
@@ -92,6 +97,42 @@ async def test_fastapi_app_shares_one_client_and_maps_budget_to_429(
     assert made[0].closed
     assert fake_server.count("status:429") == 0
     assert fake_server.count("requests") == 3
+
+
+# A key id the SDK refuses before sending anything (ValueError): the caller's mistake.
+BAD_KEY_IDS = ["%20", "a%3Fb", "a%23b", "..%2f"]
+
+
+async def test_aiohttp_app_answers_a_key_id_the_sdk_refuses_with_400(
+    fake_server: FakeYativo, caplog: pytest.LogCaptureFixture,
+) -> None:
+    made: list[y.YativoClient] = []
+    app = aiohttp_app.create_app(factory_for(fake_server, made))
+    async with TestClient(TestServer(app)) as http:
+        for raw in BAD_KEY_IDS:
+            answer = await http.get(f"/keys/{raw}")
+            assert answer.status == 400, raw
+            assert "is not a valid key id" in (await answer.json())["error"]
+        assert (await http.get("/keys")).status == 200  # the app carries on
+    assert fake_server.count("requests") == 1  # the bad ids never reached the server
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+
+
+async def test_fastapi_app_answers_a_key_id_the_sdk_refuses_with_400(
+    fake_server: FakeYativo,
+) -> None:
+    made: list[y.YativoClient] = []
+    app = fastapi_app.create_app(factory_for(fake_server, made))
+    async with app.router.lifespan_context(app):
+        # raise_app_exceptions (the default): an unhandled error would fail the test here
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            for raw in BAD_KEY_IDS[:3]:  # "..%2f" is Starlette's redirect, never the route
+                answer = await http.get(f"/keys/{raw}")
+                assert answer.status_code == 400, raw
+                assert "is not a valid key id" in answer.json()["error"]
+            assert (await http.get("/keys")).status_code == 200
+    assert fake_server.count("requests") == 1
 
 
 # -- the batch job ------------------------------------------------------------------------
@@ -176,6 +217,56 @@ async def test_batch_rotate_needs_somewhere_to_put_secrets(tmp_path: Path) -> No
             await rotate_keys.run_job(client, action="rotate", state_path=tmp_path / "s")
 
 
+@pytest.fixture
+async def env_for_fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeYativo]:
+    """The fake on a loopback port with three keys, named by the environment that
+    ``from_env`` (what ``main`` uses) reads."""
+    async with fake_with_keys(3) as fake:
+        for var in ("YATIVO_API_KEY", "YATIVO_API_SECRET", "YATIVO_REDIS_URL"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("YATIVO_BASE_URL", fake.base_url)
+        monkeypatch.setenv("YATIVO_ACCESS_TOKEN", fake.access_token)
+        monkeypatch.setenv("YATIVO_TOTP_SECRET", fake.totp_secret)
+        yield fake
+
+
+@pytest.mark.parametrize("args", [
+    ["rotate"],                                        # no --secrets-out
+    ["audit", "--concurrency", "0"],
+    ["rotate", "--secrets-out", "{tmp}/s.jsonl", "--concurrency", "-1"],
+    ["rotate", "--secrets-out", "{tmp}/no-such-dir/s.jsonl"],  # new secrets would be lost
+    ["rotate", "--secrets-out", "{tmp}"],              # a directory
+    ["audit", "--state", "{tmp}/no-such-dir/state.jsonl"],
+])
+async def test_batch_job_bad_arguments_are_usage_errors(
+    env_for_fake: FakeYativo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--state" not in argv:
+        argv += ["--state", str(tmp_path / "state.jsonl")]  # not the default, in the cwd
+    with pytest.raises(SystemExit) as exited:
+        await rotate_keys.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and "Traceback" not in err
+    assert err.splitlines()[-1].split(": error: ")[1]  # argparse's one-line message
+    assert env_for_fake.count("requests") == 0  # nothing sent, no key rotated
+
+
+async def test_batch_job_main_with_good_arguments(
+    env_for_fake: FakeYativo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    secrets, state = tmp_path / "s.jsonl", tmp_path / "state.jsonl"
+    code = await rotate_keys.main(["rotate", "--secrets-out", str(secrets),
+                                   "--state", str(state), "--concurrency", "2"])
+    assert code == 0
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, secrets.read_text().splitlines())}
+    assert saved == {k.id: k.api_secret for k in env_for_fake.keys.values()}
+    assert oct(secrets.stat().st_mode & 0o777) == "0o600"
+    assert len(state.read_text().splitlines()) == 3
+
+
 # -- the bot ------------------------------------------------------------------------------
 
 
@@ -214,3 +305,101 @@ async def test_bot_lives_through_expiry_budget_exhaustion_and_rotation(tmp_path:
     last_rotation = max(e.time for e in fake.journal if e.route == "rotate")
     assert any(e.route == "list" and e.status == 200 and e.time > last_rotation
                for e in fake.journal)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@contextlib.asynccontextmanager
+async def bot_process(fake: FakeYativo, key: FakeKey, secret: str, credentials: Path,
+                      ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m examples.bot`` as the docstring runs it, against ``fake`` on loopback, its
+    log (stderr) piped; rotating at every tick, one tick every 50 ms."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YATIVO_")}
+    env.update(YATIVO_BASE_URL=fake.base_url, YATIVO_TOTP_SECRET=fake.totp_secret,
+               YATIVO_API_KEY=key.api_key, YATIVO_API_SECRET=secret, PYTHONPATH=str(ROOT),
+               PYTHONUNBUFFERED="1")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "examples.bot", "--key-id", key.id,
+        "--credentials-out", str(credentials), "--interval", "0.05",
+        "--rotate-every-hours", "1e-9",
+        cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.communicate()
+
+
+async def log_until(proc: asyncio.subprocess.Process, text: str) -> list[str]:
+    """The bot's log lines up to the first one containing ``text``."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while not lines or text not in lines[-1]:
+        line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+        assert line, f"the bot exited before logging {text!r}:\n{''.join(lines)}"
+        lines.append(line)
+    return lines
+
+
+async def stopped(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    """SIGTERM (what the bot's docstring stops it with), then its exit status and the rest
+    of its log."""
+    proc.send_signal(signal.SIGTERM)
+    _, rest = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, rest.decode()
+
+
+@posix_only
+async def test_bot_restarts_on_the_key_pair_its_last_rotation_saved(tmp_path: Path) -> None:
+    credentials = tmp_path / "creds.json"
+    async with FakeYativo() as fake:
+        key = fake.add_key("bot", ["read"])
+        old_secret = key.api_secret
+        async with bot_process(fake, key, old_secret, credentials) as first:
+            log = await log_until(first, "rotated key")
+            code, rest = await stopped(first)
+        assert code == 0, "".join([*log, rest])
+        saved = json.loads(credentials.read_text())
+        assert saved["api_secret"] == fake.keys[key.id].api_secret != old_secret
+
+        # Restarted with the same command and environment, whose secret is dead by now.
+        async with bot_process(fake, key, old_secret, credentials) as second:
+            log = await log_until(second, "rotated key")  # it worked: list, then rotate
+            code, rest = await stopped(second)
+        assert code == 0, "".join([*log, rest])
+        assert f"using the key pair in {credentials}" in log[0]
+        assert json.loads(credentials.read_text())["api_secret"] == (
+            fake.keys[key.id].api_secret)
+        assert fake.count("status:401") == 0  # not even one try with the dead secret
+        output = "".join(log) + rest
+        assert old_secret not in output and saved["api_secret"] not in output
+        assert fake.keys[key.id].api_secret not in output
+
+
+@posix_only
+async def test_bot_refused_key_is_a_one_line_error(tmp_path: Path) -> None:
+    credentials = tmp_path / "creds.json"
+    async with FakeYativo() as fake:
+        key = fake.add_key("bot", ["read"])
+        async with bot_process(fake, key, "not-the-secret", credentials) as bot_run:
+            _, err = await asyncio.wait_for(bot_run.communicate(), 60)
+        assert bot_run.returncode == 1
+        (line,) = err.decode().splitlines()  # no traceback
+        assert line.startswith("ERROR:examples.bot:") and "environment was refused" in line
+        assert "401" in line
+        assert not credentials.exists()
+
+        # A saved pair wins over the environment's; when it is refused, the line says so.
+        credentials.write_text(json.dumps({"api_key": key.api_key, "api_secret": "stale"}))
+        async with bot_process(fake, key, key.api_secret, credentials) as bot_run:
+            _, err = await asyncio.wait_for(bot_run.communicate(), 60)
+        assert bot_run.returncode == 1
+        lines = err.decode().splitlines()
+        assert len(lines) == 2 and "using the key pair in" in lines[0]
+        assert f"from {credentials} was refused" in lines[1] and "delete" in lines[1]
+        assert key.api_secret not in err.decode()

@@ -14,13 +14,14 @@ Rules of this module:
    the value from stdin, with a hidden prompt when stdin is a terminal.
 5. The client is used only through the package's public API.
 6. Ctrl-C anywhere (a request in flight, a prompt, stdin being read) exits 130 with one line
-   and no traceback; a request it may have cut short says what to check.
+   and no traceback; a request it may have cut short says what to check. SIGTERM does the
+   same (an empty secret file removed) and exits 143.
 7. On a pipe, output is whole: tables are as wide as their content (a row stays a line).
 
 Exit codes (``EXIT_CODES``, also in ``yativo --help``):
 
 - 0: ok
-- 1: unexpected error (--debug shows the traceback), or stdout closed early
+- 1: unexpected error (--debug shows the traceback), or stdout closed early or not writable
 - 2: usage: bad arguments, no credentials, or nowhere to show a new secret; nothing sent
 - 3: API error: the server refused, or answered with a body not as documented
 - 4: authentication or permission (a wrong 2FA code included)
@@ -29,6 +30,7 @@ Exit codes (``EXIT_CODES``, also in ``yativo --help``):
 - 7: outcome unknown: a create, generate or rotate may or may not have happened
 - 8: not confirmed: keys revoke answered no (or stdin ended); nothing sent
 - 130: interrupted (Ctrl-C, also at a prompt; how fake-server stops)
+- 143: terminated (SIGTERM), cleaned up as after Ctrl-C
 """
 
 from __future__ import annotations
@@ -58,13 +60,16 @@ from .. import (
     AuthenticationError,
     CreatedApiKey,
     CustomPermission,
+    Observer,
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
+    RetryEvent,
     RotatedApiKey,
     TokenUnavailableError,
     YativoClient,
+    YativoError,
     __version__,
     to_jsonable,
 )
@@ -74,11 +79,12 @@ from ._secret_out import NoPlaceForSecret, SecretFile, SecretFileError, SecretPl
 T = TypeVar("T")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_API, EXIT_AUTH, EXIT_RATE, EXIT_CONN = range(7)
-EXIT_UNKNOWN, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED = 7, 8, 130
+EXIT_UNKNOWN, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED, EXIT_TERMINATED = 7, 8, 130, 143
 
 EXIT_CODES: Final = (
     (EXIT_OK, "ok"),
-    (EXIT_UNEXPECTED, "unexpected error (--debug shows the traceback), or stdout closed early"),
+    (EXIT_UNEXPECTED, "unexpected error (--debug shows the traceback), or stdout closed early "
+                      "or not writable"),
     (EXIT_USAGE, "usage: bad arguments, no credentials, or nowhere to show a new secret; "
                  "nothing sent"),
     (EXIT_API, "API error: the server refused, or answered with a body not as documented"),
@@ -88,10 +94,12 @@ EXIT_CODES: Final = (
     (EXIT_UNKNOWN, "outcome unknown: a create, generate or rotate may or may not have happened"),
     (EXIT_NOT_CONFIRMED, "not confirmed: keys revoke answered no (or stdin ended); nothing sent"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C, also at a prompt; how fake-server stops)"),
+    (EXIT_TERMINATED, "terminated (SIGTERM), cleaned up as after Ctrl-C"),
 )
 
 # ``"error"`` of a JSON error that is not an exception of the client.
-_JSON_KINDS: Final = {EXIT_NOT_CONFIRMED: "not_confirmed", EXIT_INTERRUPTED: "interrupted"}
+_JSON_KINDS: Final = {EXIT_UNEXPECTED: "error", EXIT_NOT_CONFIRMED: "not_confirmed",
+                      EXIT_INTERRUPTED: "interrupted", EXIT_TERMINATED: "terminated"}
 
 # The first matching row gives the exit code of an error raised by the client.
 _ERROR_EXITS: Final[Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], int]]] = (
@@ -123,17 +131,62 @@ _EPILOG = "\n".join(
 _PIPE_WIDTH: Final = 100_000
 
 
+def _isatty(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal; a closed one (``<&-`` makes it ``None``) is not."""
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (ValueError, OSError):
+        return False
+
+
 def _interactive() -> bool:
     """A person is at the terminal (so a code or a secret may be asked for)."""
-    return sys.stdin.isatty()
+    return _isatty(sys.stdin)
 
 
 def _stdout_tty() -> bool:
-    return sys.stdout.isatty()
+    return _isatty(sys.stdout)
 
 
 def _stderr_tty() -> bool:
-    return sys.stderr.isatty()
+    return _isatty(sys.stderr)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (an empty secret file removed, one line) but exiting
+    143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _stopped(exc: BaseException) -> tuple[str, int]:
+    """The word and the exit code for an interruption."""
+    if isinstance(exc, _Terminated) or isinstance(exc.__context__, _Terminated):
+        return "terminated", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
+class _Console(Console):
+    """rich's console, but a closed pipe is an error the command sees: rich's own handler
+    exits at once (``SystemExit(1)``), before a command holding a new key's secret could
+    say so (`_deliver`)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+class _Notices(Observer):
+    """Says on stderr when the client waits before a retry (a server's 429 can mean a
+    minute of silence otherwise)."""
+
+    def retry(self, event: RetryEvent) -> None:
+        if event.wait >= 1.0:
+            status = f" (HTTP {event.status})" if event.status is not None else ""
+            click.echo(f"note: {event.operation} got {event.error}{status}; retrying in "
+                       f"{event.wait:.0f} s", err=True)
 
 
 def _one_line(text: str) -> str:
@@ -153,7 +206,7 @@ class Ctx:
         self.debug = debug
         # On a pipe (| grep, | tee log) a table is as wide as its content: rich would
         # otherwise wrap and cut cells at 80 columns, and a row would no longer be a line.
-        self.out = Console(highlight=False, soft_wrap=True,
+        self.out = _Console(highlight=False, soft_wrap=True,
                            width=None if _stdout_tty() else _PIPE_WIDTH)
         self._given_secrets: list[str] = []  # masked in every message (rule 2)
 
@@ -209,7 +262,7 @@ class Ctx:
         settings = self.client_settings()
 
         async def go() -> T:
-            async with YativoClient.from_env(**settings) as client:
+            async with YativoClient.from_env(**settings, hooks=_Notices()) as client:
                 return await operation(client)
 
         return self.run(go, interrupted=interrupted)
@@ -217,9 +270,9 @@ class Ctx:
     def run(self, make: Callable[[], Awaitable[T]], *, interrupted: str | None = None) -> T:
         try:
             return asyncio.run(_awaitable(make))
-        except KeyboardInterrupt:
-            self.fail("interrupted" + (f": {interrupted}" if interrupted else ""),
-                      EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            word, code = _stopped(exc)
+            self.fail(word + (f": {interrupted}" if interrupted else ""), code)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise  # stdout closed (| head): click's handler exits quietly
@@ -232,7 +285,10 @@ class Ctx:
                     EXIT_UNEXPECTED)
         if self.debug:
             click.echo(self._mask(traceback.format_exc()), err=True, nl=False)
-        self.fail(str(exc), code, kind=exc.__class__.__name__)
+        message = str(exc)
+        if isinstance(exc, OutcomeUnknownError):  # the library's advice, in the CLI's words
+            message = message.replace("api_keys.list()", "yativo keys list")
+        self.fail(message, code, kind=exc.__class__.__name__)
 
     def fail(self, message: str, code: int, *, kind: str | None = None) -> NoReturn:
         """Rule 3: one line on stderr, then exit with ``code``."""
@@ -260,6 +316,8 @@ def _read_secret(what: str) -> str:
     first line of ``pass show`` works, and the rest of stdin is left alone)."""
     if _interactive():
         value = str(click.prompt(what[:1].upper() + what[1:], hide_input=True, err=True))
+    elif sys.stdin is None:
+        raise click.UsageError(f"no {what} on stdin: stdin is closed")
     else:
         value = sys.stdin.readline().rstrip("\r\n")
     if not value.strip():
@@ -268,38 +326,46 @@ def _read_secret(what: str) -> str:
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
-    if sys.version_info >= (3, 11):
-        return await make()
-    # Python 3.10's asyncio.run lets Ctrl-C raise KeyboardInterrupt inside whatever task is
-    # running (then "Task exception was never retrieved" on stderr); 3.11 cancels the main
-    # task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does.
+    """Run ``make()``; a signal that stops the command cancels it cleanly (its ``finally``
+    blocks and the client's ``aclose`` run) and then raises here as `KeyboardInterrupt`
+    (`_Terminated` for SIGTERM), outside any task."""
     import signal
 
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        # Started with Ctrl-C ignored (nohup, ``cmd &``) or handled by an embedding program:
-        # leave it so, as 3.11's asyncio.run does.
-        return await make()
+    handled = []
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # installed by YativoGroup.main
+        handled.append(signal.SIGTERM)
+    if sys.version_info < (3, 11) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        # Python 3.10's asyncio.run lets Ctrl-C raise KeyboardInterrupt inside whatever task
+        # is running (then "Task exception was never retrieved" on stderr); 3.11 cancels
+        # the main task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does. (A
+        # command started with Ctrl-C ignored, nohup or ``cmd &``, leaves it so.)
+        handled.append(signal.SIGINT)
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
-    interrupted = False
+    caught: list[int] = []
 
-    def on_sigint() -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
         if main is not None:
             main.cancel()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (ValueError, NotImplementedError, RuntimeError):  # not the main thread; Windows
-        return await make()
+    installed = []
+    for signum in handled:
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (ValueError, NotImplementedError, RuntimeError):  # not the main thread; Windows
+            continue
+        installed.append(signum)
     try:
         return await make()
     except asyncio.CancelledError:
-        if interrupted:
-            raise KeyboardInterrupt from None
+        if caught:
+            raise (_Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()) from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        if signal.SIGTERM in installed:  # the loop put back the default: ours again
+            signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -357,11 +423,12 @@ class YativoGroup(click.Group):
             # Here, not in main(): click's main() would print a blank line first.
             if not _interrupted(exc):
                 raise  # end of input at a prompt: main() reports it
+            word, code = _stopped(exc)
             c = ctx.find_object(Ctx)
             if c is None:
-                click.echo("error: interrupted", err=True)
-                raise SystemExit(EXIT_INTERRUPTED) from None
-            c.fail("interrupted", EXIT_INTERRUPTED)
+                click.echo(f"error: {word}", err=True)
+                raise SystemExit(code) from None
+            c.fail(word, code)
 
     def main(
         self,
@@ -373,10 +440,26 @@ class YativoGroup(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(args) if args is not None else sys.argv[1:]
+        want_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+        import signal
+        import threading
+
+        # SIGTERM (a CI timeout, systemd, kill) ends the command as Ctrl-C does: an empty
+        # secret file removed, one line, exit 143. Only where nobody else chose a handler.
+        sigterm = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+        if sigterm:
+            signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             result = super().main(args, prog_name, complete_var, False, **extra)
         except click.ClickException as exc:
-            if _stderr_tty():
+            if want_json:
+                kind = "usage" if isinstance(exc, click.UsageError) else "error"
+                click.echo(json.dumps({"error": kind,
+                                       "message": _one_line(exc.format_message()),
+                                       "exit_code": exc.exit_code}), err=True)
+            elif _stderr_tty():
                 exc.show()
             else:
                 where = ""
@@ -384,10 +467,38 @@ class YativoGroup(click.Group):
                     where = f" (see: {exc.ctx.command_path} --help)"
                 click.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("error: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except click.Abort as exc:
+            word, code = _stopped(exc)
+            click.echo(f"error: {word}", err=True)
+            sys.exit(code)
+        except KeyboardInterrupt as exc:  # SIGTERM before a command ran, or after
+            word, code = _stopped(exc)
+            click.echo(f"error: {word}", err=True)
+            sys.exit(code)
+        except OSError as exc:
+            # The output could not be written (a full disk, an I/O error; a closed pipe is
+            # click's, quietly): one line, not a traceback, and no second failure when
+            # Python flushes stdout at exit.
+            _quiet_stdout()
+            what = "cannot write the output" if exc.errno in _OUTPUT_ERRNOS else "OSError"
+            text = f"{what}: {exc.strerror or exc}"
+            if want_json:
+                click.echo(json.dumps({"error": "output" if exc.errno in _OUTPUT_ERRNOS
+                                       else "error", "message": text,
+                                       "exit_code": EXIT_UNEXPECTED}), err=True)
+            else:
+                click.echo(f"error: {text}", err=True)
+            sys.exit(EXIT_UNEXPECTED)
+        finally:
+            if sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+#: write errors of stdout: the command's work is done, its output is what failed
+_OUTPUT_ERRNOS: Final = frozenset(
+    {errno.ENOSPC, errno.EIO, errno.EPIPE, errno.EBADF, errno.EFBIG, errno.EDQUOT}
+)
 
 
 @click.group("yativo", cls=YativoGroup, epilog=_EPILOG,
@@ -411,6 +522,8 @@ def cli(ctx: click.Context, /, *, base_url: str | None, api_key: str | None,
         api_secret: str | None, access_token: str | None, json_output: bool,
         debug: bool) -> None:
     """Manage Yativo API keys, and see the SDK at work (yativo demo)."""
+    if sys.stdout is None:  # started with >&-: what it prints would vanish (a new secret too)
+        raise click.UsageError("stdout is closed; nothing was sent")
     if (ctx.get_parameter_source("access_token") is ParameterSource.COMMANDLINE
             and ParameterSource.COMMANDLINE not in (ctx.get_parameter_source("api_key"),
                                                     ctx.get_parameter_source("api_secret"))):
@@ -500,6 +613,7 @@ def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
     """Show the result, and the secret exactly where planned (``_secret_out.py``)."""
     secret = model.api_secret.get_secret_value()
     lost: str | None = None
+    output_failed: str | None = None
     if sink is not None:
         try:
             sink.write(secret)
@@ -517,11 +631,14 @@ def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
                 click.echo(f"API secret written to {sink.path} (mode 0600).")
             if where.stdout:
                 _secret_line(secret, err=False)
-    except OSError as exc:
-        if exc.errno != errno.EPIPE or not where.stdout:
-            raise
+    except OSError as exc:  # a closed pipe, a full disk, an I/O error: whichever, say so
         _quiet_stdout()
-        lost = "stdout was closed before it was written"
+        why = ("stdout was closed before it was written" if exc.errno == errno.EPIPE
+               else f"stdout could not be written ({exc.strerror or exc})")
+        if where.stdout:
+            lost = why
+        else:  # the secret went to its file or to stderr; only the rest of the output failed
+            output_failed = why
     if where.stderr:
         _secret_line(secret, err=True)
     if lost is not None:
@@ -531,6 +648,10 @@ def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
             _secret_line(secret, err=True)
         c.fail(f"key {model.id} exists but its new secret was not delivered: {lost}. "
                f"Rotate it (yativo keys rotate {model.id} --secret-file PATH) or revoke it",
+               EXIT_UNEXPECTED)
+    if output_failed is not None:
+        place = f"is in {sink.path}" if sink is not None else "was shown on stderr"
+        c.fail(f"key {model.id} is done and its new secret {place}, but {output_failed}",
                EXIT_UNEXPECTED)
 
 
@@ -639,7 +760,9 @@ def keys_revoke(c: Ctx, key_id: str, yes: bool, two_factor: str | None) -> None:
     """Revoke a key, permanently (needs a 2FA code). Asks first, unless --yes."""
     if not yes:
         try:
-            confirmed = click.confirm(f"Revoke {key_id} permanently?", err=True)
+            # a closed stdin (<&-) answers nothing: not confirmed, as at the end of input
+            confirmed = sys.stdin is not None and click.confirm(
+                f"Revoke {key_id} permanently?", err=True)
         except click.Abort as exc:
             if _interrupted(exc):  # Ctrl-C: 130 as everywhere (rule 6), not 8
                 c.fail(f"interrupted: {key_id} not revoked", EXIT_INTERRUPTED)
@@ -666,12 +789,21 @@ def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...],
     """Replace a key's permissions with PERMISSIONS (needs a 2FA code): read, write,
     transactions, webhooks, or scopes such as transactions:read."""
     code = c.two_factor_code(two_factor, "keys permissions", required=True)
-    c.call(lambda client: client.api_keys.update_permissions(
-        key_id, [CustomPermission(p) for p in permissions], two_factor_code=code))
+
+    async def update(client: YativoClient) -> ApiKey | None:
+        await client.api_keys.update_permissions(
+            key_id, [CustomPermission(p) for p in permissions], two_factor_code=code)
+        try:  # what the server made of them (it drops repeats, may normalise)
+            return await client.api_keys.get(key_id)
+        except YativoError:
+            return None  # set, but not read back: say what was sent
+
+    key = c.call(update)
+    now = list(key.permissions) if key is not None else list(dict.fromkeys(permissions))
     if c.json:
-        c.emit({"id": key_id, "permissions": list(permissions)})
+        c.emit({"id": key_id, "permissions": now})
     else:
-        click.echo(f"{key_id}: permissions set to {', '.join(permissions)}.")
+        click.echo(f"{key_id}: permissions set to {', '.join(now)}.")
 
 
 @cli.command()
@@ -691,7 +823,8 @@ def token(c: Ctx, reveal: bool) -> None:
 
 @cli.command("fake-server")
 @common
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="0 picks a free port.")
 @click.option("--token-ttl", type=int, default=3600, show_default=True)
 @click.option("--stop-after", type=float, default=None, help="Stop after N seconds.")
 @click.option("--no-limits", is_flag=True, help="Serve with no rate limits (benchmarks).")
@@ -703,7 +836,11 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
 
     async def serve() -> None:
         limits = () if no_limits else DEFAULT_RATE_LIMITS
-        async with FakeYativo(port=port, token_ttl=token_ttl, rate_limits=limits) as fake:
+        try:
+            fake = await FakeYativo(port=port, token_ttl=token_ttl, rate_limits=limits).start()
+        except OSError as exc:  # the bind: in use, or a privileged port
+            raise _PortError(exc) from exc
+        async with fake:
             info = {"base_url": fake.base_url, "access_token": fake.access_token,
                     "totp_secret": fake.totp_secret}
             if c.json:
@@ -720,13 +857,20 @@ def fake_server(c: Ctx, port: int, token_ttl: int, stop_after: float | None,
                 await asyncio.sleep(stop_after)
 
     try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)  # the way to stop it: no error line (rule 6)
-    except OSError as exc:  # the bind: in use, or a privileged port
-        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        asyncio.run(_awaitable(serve))
+    except KeyboardInterrupt as exc:
+        sys.exit(_stopped(exc)[1])  # the way to stop it: no error line (rule 6)
+    except _PortError as exc:
+        error = exc.args[0]
+        why = ("is in use" if error.errno == errno.EADDRINUSE
+               else f"cannot be used ({error.strerror})")
         c.fail(f"port {port} on 127.0.0.1 {why}; choose another --port (0 picks a free one)",
                EXIT_USAGE)
+    # any other OSError is the output's (a closed pipe, a full disk): YativoGroup.main's
+
+
+class _PortError(Exception):
+    """fake-server could not bind its port."""
 
 
 @cli.command()

@@ -13,7 +13,9 @@ rotates again). So:
 2. ``--secret-file PATH`` is created before sending, with ``O_CREAT | O_EXCL`` and mode 0600
    (whatever the umask). An existing file is never overwritten: it may hold the secret of
    another key, or this key's secret from before a rotation, and a command run twice must
-   not destroy the first run's secret. A path that cannot be created is refused up front.
+   not destroy the first run's secret. A path that cannot be created is refused up front,
+   and so is a disk with no room: the file's space is reserved before sending
+   (``posix_fallocate``), so a full disk cannot lose the secret after the server made it.
    If the request fails or is interrupted, the (still empty) file is removed again, and so
    is a file whose writing failed (a full disk): neither holds a secret, and either would
    block the next try.
@@ -23,7 +25,9 @@ rotates again). So:
 
 from __future__ import annotations
 
+import errno
 import os
+from typing import Final
 
 import attrs
 
@@ -70,12 +74,17 @@ def plan(
     )
 
 
+#: bytes reserved for the secret (an API secret is well under 100)
+RESERVED: Final = 4096
+
+
 class SecretFile:
     """Rule 2: a new file, mode 0600, made before the request and filled after it."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
+        self._reserved = 0
 
     def create(self) -> None:
         """Create the file or raise `SecretFileError`; call before sending."""
@@ -96,6 +105,19 @@ class SecretFile:
         if hasattr(os, "fchmod"):  # not on Windows before 3.13; the umask may have cut bits
             os.fchmod(fd, 0o600)
         self._fd = fd
+        if hasattr(os, "posix_fallocate"):  # not on macOS or Windows
+            try:
+                os.posix_fallocate(fd, 0, RESERVED)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    self.discard()
+                    raise SecretFileError(
+                        f"--secret-file {self.path}: no room to write it ({exc.strerror}); "
+                        "nothing was sent"
+                    ) from None
+                # a file system that cannot reserve (EOPNOTSUPP ...): go on without
+            else:
+                self._reserved = RESERVED
 
     def write(self, secret: str) -> None:
         """Write the secret, flush it to disk, close. Raises `OSError` (a full disk), after
@@ -105,8 +127,11 @@ class SecretFile:
             raise RuntimeError("SecretFile.write() before create()")
         try:
             data = (secret + "\n").encode()
-            while data:
+            size = len(data)
+            while data:  # from the start (the reserve did not move the offset)
                 data = data[os.write(fd, data):]
+            if self._reserved:
+                os.ftruncate(fd, size)  # the reserve's zeros after it go
             os.fsync(fd)
         except OSError:
             self._remove_if_ours(fd, only_empty=False)
@@ -128,8 +153,10 @@ class SecretFile:
         try:
             made = os.fstat(fd)
             there = os.stat(self.path)
+            # "empty": nothing but the reserve this object made (zeros) was ever in it
+            empty = made.st_size in (0, self._reserved)
             if (made.st_dev, made.st_ino) == (there.st_dev, there.st_ino) and not (
-                    only_empty and made.st_size):
+                    only_empty and not empty):
                 os.unlink(self.path)
         except OSError:
             pass  # gone or replaced meanwhile: not ours to remove

@@ -246,7 +246,11 @@ class FakeYativo:
                                shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:  # the port is taken: let go of the runner set up for it
+            await runner.cleanup()
+            raise
         self._runner = runner
         host, port = runner.addresses[0][:2]
         host = f"[{host}]" if ":" in host else host
