@@ -261,6 +261,20 @@ async def test_r8_short_tokens_do_not_cause_an_exchange_per_request() -> None:
         assert server.exchanges == 1
 
 
+@pytest.mark.looptime
+@pytest.mark.parametrize("ttl", [1, 0, -5])
+async def test_r8_a_token_stale_on_arrival_is_sent_not_exchanged_for_ever(ttl: int) -> None:
+    # The token's usable life (half of a 1 s lifetime; 0 and negative are read as 1 s) is
+    # over before its 0.6 s exchange returns. The call sends it (the server judges it)
+    # instead of handing the slot back and exchanging again without end.
+    server = TokenServer(ttl=ttl)
+    server.delay = 0.6
+    async with client_for(server, timeout=5.0) as client:
+        assert await asyncio.wait_for(client.api_keys.list(), 60) == []
+    assert server.exchanges == 2  # the first, and one more on finding it stale: no more
+    assert server.sent_tokens == ["tok2"]
+
+
 # R9 ------------------------------------------------------------------------------------
 
 @pytest.mark.looptime

@@ -72,3 +72,75 @@ def test_journal_masks_headers() -> None:
 
     fake = asyncio.run(run())
     assert fake.journal[0].headers["authorization"] == "***"
+
+
+_SECRET = "yvs_live_" + "S" * 24
+_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+async def test_secrets_a_hostile_server_echoes_are_masked_in_every_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The server echoes what it was sent (the bearer token, the 2FA code) as its request id,
+    # and the client's own API secret and TOTP secret in messages and bodies of calls that
+    # never sent them (not only the token exchange, which does).
+    import json as _json
+
+    mode: dict[str, str] = {}
+
+    def server(request: y.Request) -> y.Response:
+        if request.url.endswith("/apikey/token"):
+            return y.Response(status=200, body=_json.dumps(
+                {"access_token": "tok_" + "T" * 20, "expires_in": 3600}).encode())
+        bearer = request.headers["Authorization"]
+        if mode["m"] == "token-id":
+            return y.Response(status=404, headers={"x-request-id": bearer},
+                              body=b'{"message": "not found"}')
+        if mode["m"] == "code-id":
+            return y.Response(status=400, headers={"x-request-id": request.headers["X-2FA-Token"]},
+                              body=b'{"message": "bad"}')
+        if mode["m"] == "held":
+            return y.Response(status=400, body=_json.dumps(
+                {"message": f"secret {_SECRET} / totp {_TOTP} refused"}).encode())
+        if mode["m"] == "decode":
+            return y.Response(status=200, body=_json.dumps(
+                {"keys": [{"id": _SECRET}], "note": _TOTP}).encode())
+        return y.Response(status=200, headers={"x-request-id": bearer}, body=b'{"keys": []}')
+
+    caplog.set_level(logging.DEBUG, logger="yativo_async")
+    texts: list[str] = []
+    async with y.YativoClient(api_key="yvk_live_k", api_secret=_SECRET, two_factor=_TOTP,
+                              transport=y.MockTransport(server),
+                              retry=y.RetryPolicy.none()) as client:
+        for m, call, kind in [
+            ("token-id", lambda: client.api_keys.get("key_1"), y.NotFoundError),
+            ("code-id", lambda: client.api_keys.revoke("key_1"), y.BadRequestError),
+            ("held", lambda: client.api_keys.list(), y.BadRequestError),
+            ("decode", lambda: client.api_keys.list(), y.ResponseDecodeError),
+        ]:
+            mode["m"] = m
+            with pytest.raises(kind) as info:
+                await call()
+            exc = info.value
+            texts += [str(exc), repr(exc), repr(exc.args), str(getattr(exc, "body", "")),
+                      str(getattr(exc, "request_id", ""))]
+        mode["m"] = "ok-id"
+        raw = await client.api_keys.with_raw_response.list()
+        texts += [repr(raw), str(raw.request_id)]
+        await client.rotate_credentials(api_secret="yvs_live_" + "N" * 24)
+        mode["m"] = "held"  # the rotated-away secret is masked still
+        with pytest.raises(y.BadRequestError) as after:
+            await client.api_keys.list()
+        texts.append(str(after.value))
+        code = pyotp_now(_TOTP)
+    texts += [record.getMessage() for record in caplog.records]
+    blob = "\n".join(texts)
+    for secret in (_SECRET, _TOTP, "T" * 20, code):
+        assert secret not in blob
+    assert "request id Bearer ***" in blob or "request_id='Bearer ***'" in blob
+
+
+def pyotp_now(secret: str) -> str:
+    import pyotp
+
+    return str(pyotp.TOTP(secret).now())

@@ -186,6 +186,8 @@ class ExchangeTokenProvider:
             raise ValueError("refresh_ratio must be in (0, 1]")
         self._exchange = exchange
         self._creds = _check_credentials(api_key, api_secret)
+        #: every API secret this provider has held (a rotated-away one is still a secret)
+        self._held: tuple[Secret, ...] = (self._creds.api_secret,)
         self._skew = skew
         self._ratio = refresh_ratio
         self._timeout = timeout
@@ -205,6 +207,10 @@ class ExchangeTokenProvider:
         self._retry_at = float("-inf")
         self._last_error: BaseException | None = None
         self._closed = False
+
+    def held_secrets(self) -> tuple[str, ...]:
+        """The API secrets this provider has held: the client masks them in every error."""
+        return tuple(secret.get_secret_value() for secret in self._held)
 
     @property
     def api_key(self) -> str:
@@ -280,6 +286,9 @@ class ExchangeTokenProvider:
         """Swap the key pair atomically; the next exchange uses it. The current token (from
         the old secret) stays in use until it is due."""
         self._creds = _check_credentials(api_key or self._creds.api_key, api_secret)
+        new = self._creds.api_secret
+        if new not in self._held:
+            self._held = (*self._held[-7:], new)  # a bot rotating for days: the last few
         self._failures = 0
         self._retry_at = float("-inf")
         self._last_error = None
@@ -512,6 +521,11 @@ class TwoFactor:
                 "two_factor must be a base32 TOTP secret (str or Secret) or a callable, "
                 f"not {type(source).__name__}"
             )
+
+    @property
+    def secret(self) -> str | None:
+        """The TOTP secret (``None`` for a callable): masked in every error of the client."""
+        return self._totp.secret if self._totp is not None else None
 
     @property
     def renewable(self) -> bool:

@@ -273,6 +273,8 @@ class YativoClient:
             max_response_bytes=max_response_bytes,
             hooks=self._hooks,
         )
+        if self._two_factor is not None:
+            self._pipeline.totp_secret = self._two_factor.secret
         self._options = Options(timeout=self._timeouts.request, retry=self._retry)
         self._closed = False
         #: the client that owns the pool; ``self`` unless this is a `with_options()` view

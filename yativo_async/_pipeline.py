@@ -66,6 +66,7 @@ from ._sansio import (
     carries_limits,
     error_from_response,
     is_success,
+    masked_request_id,
     parse_rate_limit_headers,
     reported_failure,
 )
@@ -165,7 +166,9 @@ class Options:
 class Outcome:
     """What a call ended with (a value: nothing writes to it after the call)."""
 
-    __slots__ = ("_code", "_secrets", "_token", "attempts", "elapsed", "response", "sent_at")
+    __slots__ = (
+        "_code", "_held", "_secrets", "_token", "attempts", "elapsed", "response", "sent_at"
+    )
 
     def __init__(
         self,
@@ -176,6 +179,7 @@ class Outcome:
         secrets: tuple[str, ...] = (),
         token: BearerToken | None = None,
         code: str | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self.response = response
         #: loop time at which the last attempt's request left
@@ -187,13 +191,16 @@ class Outcome:
         self._secrets = secrets
         self._token = token
         self._code = code
+        self._held = pipeline
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What the last attempt sent that must not come back in an error (rule 3): its
-        token, 2FA code and the call's own secrets; masked in a decode error of the body.
-        Worked out only when asked (a body that failed to decode)."""
-        return _secrets(self._secrets, self._token, self._code)
+        """What must not come back in an error (rule 3): what the last attempt sent (its
+        token, 2FA code and the call's own secrets) and the client's own secrets; masked in
+        a decode error of the body. Worked out only when asked (a body that failed to
+        decode)."""
+        held = self._held.held() if self._held is not None else ()
+        return _secrets(self._secrets + held, self._token, self._code)
 
     def __repr__(self) -> str:
         return (f"Outcome(status={self.response.status}, attempts={self.attempts}, "
@@ -220,6 +227,8 @@ class Pipeline:
         #: every request carries it; the transport stops reading a body past it
         self.max_response_bytes = max_response_bytes
         self.headers = dict(headers)
+        #: the client's TOTP secret, if it has one (see `held`)
+        self.totp_secret: str | None = None
         self.transport = transport
         self._try_acquire: Callable[..., Slot | None] | None = None
         self.limiter = limiter
@@ -356,6 +365,7 @@ class Pipeline:
             )
         replayed = False
         while True:  # once, or twice when 7. replays a 401
+            stale = 0
             while True:  # 1-2. token, then slot
                 token = None
                 if tokens is not None and call.auth:
@@ -376,11 +386,18 @@ class Pipeline:
                 # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
                 if scope is not None and limiter.time_waited > waited_before:
                     scope.rate_limit_wait(loop.time() - queued)
-                if token is None or token.expires_at is None or loop.time() < token.expires_at:
+                if (
+                    token is None or token.expires_at is None
+                    or loop.time() < token.expires_at or stale
+                ):
                     break
                 # The token expired while we queued for budget (hours, when a day's budget is
-                # spent): it is never sent. The slot goes back unsent and we start over.
+                # spent): it is never sent. The slot goes back unsent and we start over, once:
+                # a token that is stale again (a lifetime shorter than its exchange takes) is
+                # sent as it is, and the server judges it (a 401 is replayed once, step 7),
+                # rather than exchanging tokens for ever.
                 slot.release(sent=False)
+                stale += 1
             # A bodiless call with nothing per attempt (a list) sends the same request value as
             # the last one like it while the call, its options and the token are the same
             # objects: reuse it (requests are frozen values; this spares a header dict and a
@@ -424,12 +441,14 @@ class Pipeline:
             now = loop.time()
             if scope is not None:
                 scope.response(number, response.status, now - sent_at,
-                               response.headers.get("x-request-id"), None)
+                               masked_request_id(response.headers,
+                                                 self._secrets(call, token, code)), None)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug(
                     "%s %s -> %d (attempt %d, %.1f ms, request id %s)",
                     call.method, call.path, response.status, number, (now - sent_at) * 1000,
-                    response.headers.get("x-request-id", "-"),
+                    masked_request_id(response.headers, self._secrets(call, token, code))
+                    or "-",
                 )
             retry_after = None
             if carries_limits(response.status, response.headers):
@@ -449,20 +468,33 @@ class Pipeline:
             if not (maybe_done and status in call.done_on_replay):
                 raise error_from_response(
                     status, response.headers, response.body, retry_after=retry_after,
-                    secrets=_secrets(call.secrets, token, code),
+                    secrets=self._secrets(call, token, code),
                 )
             _log.info("%s %s: HTTP %d on a replay after a lost response: it was done",
                       call.method, call.path, status)
         else:
             if call.check_envelope:
                 failure = reported_failure(status, response.headers, response.body,
-                                           secrets=_secrets(call.secrets, token, code))
+                                           secrets=self._secrets(call, token, code))
                 if failure is not None:
                     raise failure
             if token is not None and self._confirm is not None:
                 self._confirm(token)
         # `elapsed` is the response's arrival for now; `run` makes it the call's
-        return Outcome(response, sent_at, number, now, call.secrets, token, code)
+        return Outcome(response, sent_at, number, now, call.secrets, token, code, self)
+
+    def held(self) -> tuple[str, ...]:
+        """The client's own long-lived secrets (every API secret its provider has held, its
+        TOTP secret): masked in every error whatever the call (rule 3), not only in the
+        exchange that sends them."""
+        held = getattr(self.tokens, "held_secrets", None)
+        values = tuple(held()) if held is not None else ()
+        return values if self.totp_secret is None else (*values, self.totp_secret)
+
+    def _secrets(
+        self, call: Call, token: BearerToken | None, code: str | None
+    ) -> tuple[str, ...]:
+        return _secrets(call.secrets + self.held(), token, code)
 
     # -- closing (rule 4) ------------------------------------------------------------------
 

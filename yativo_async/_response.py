@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 from ._errors import ResponseDecodeError
 from ._pipeline import Outcome
-from ._sansio import mask_secrets, request_id_from
+from ._sansio import mask_secrets, masked_request_id
 
 __all__ = ["APIResponse", "decode_failure"]
 
@@ -42,7 +42,7 @@ class APIResponse(Generic[T]):
         #: the response's headers, lower-case names (a plain dict)
         self.headers: Mapping[str, str] = headers if type(headers) is dict else dict(headers)
         self.content: bytes = response.body
-        self.request_id: str | None = request_id_from(response.headers)
+        self.request_id: str | None = masked_request_id(response.headers, outcome.secrets)
         self.elapsed: float = outcome.elapsed
         self.attempts: int = outcome.attempts
         self._parser = parser
@@ -76,7 +76,9 @@ def decode_failure(
     """The error a caller gets for a body of ``outcome`` that failed to decode: masked,
     with the response's request id. Raise it outside the ``except`` that caught ``exc``
     (the unmasked original must not become its ``__context__``)."""
-    return _masked(exc, outcome.secrets).with_request_id(request_id)
+    secrets = outcome.secrets
+    rid = None if request_id is None else mask_secrets(request_id, secrets)
+    return _masked(exc, secrets).with_request_id(rid)
 
 
 def _masked(exc: ResponseDecodeError, secrets: tuple[str, ...]) -> ResponseDecodeError:

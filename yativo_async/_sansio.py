@@ -60,6 +60,7 @@ __all__ = [
     "parse_retry_after",
     "redact_text",
     "reported_failure",
+    "masked_request_id",
     "request_id_from",
     "safe_body",
 ]
@@ -393,6 +394,13 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def masked_request_id(headers: Mapping[str, str], secrets: tuple[str, ...]) -> str | None:
+    """`request_id_from`, with the values the client sent masked: a hostile server can echo
+    the bearer token or the 2FA code as its "request id"."""
+    rid = request_id_from(headers)
+    return None if rid is None else mask_secrets(rid, secrets)
+
+
 _TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _H1: Final = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 _TAGS: Final = re.compile(r"<[^>]+>")
@@ -493,7 +501,7 @@ def error_from_response(
         status=status,
         headers=headers,
         body=mask_secrets(safe_body(body), secrets) if body else None,
-        request_id=request_id_from(headers),
+        request_id=masked_request_id(headers, secrets),
         retry_after=retry_after,
     )
 
@@ -529,7 +537,7 @@ def reported_failure(
             status=status,
             headers=headers,
             body=mask_secrets(safe_body(body), secrets),
-            request_id=request_id_from(headers),
+            request_id=masked_request_id(headers, secrets),
         )
     return None
 
