@@ -250,13 +250,20 @@ def cut_while_connecting(exc: BaseException, connecting: Container[CodeType]) ->
     it was sent. The timeout cancels the task and raises ``TimeoutError`` from that
     cancellation, whose traceback runs down to where the task was waiting; one of the
     ``connecting`` functions among those frames means before the request was written.
-    Anything else (or a library that no longer says so): maybe sent, the safe side."""
+    Anything else (or a library that no longer says so): maybe sent, the safe side.
+
+    Python 3.10's ``wait_for`` raises from a fresh ``CancelledError`` whose ``__context__``
+    is the one with the task's frames: cancellations are followed down that chain."""
     cancelled = exc.__cause__ or exc.__context__
-    tb = cancelled.__traceback__ if cancelled is not None else None
-    while tb is not None:
-        if tb.tb_frame.f_code in connecting:
-            return True
-        tb = tb.tb_next
+    for _ in range(4):  # a short chain of cancellations; anything else stops the walk
+        if not isinstance(cancelled, asyncio.CancelledError):
+            return False
+        tb = cancelled.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in connecting:
+                return True
+            tb = tb.tb_next
+        cancelled = cancelled.__context__
     return False
 
 
