@@ -484,3 +484,31 @@ async def test_a_window_adopted_while_requests_are_in_flight_counts_them() -> No
         (await limiter.acquire()).release()
     with pytest.raises(y.RateLimitError):
         await limiter.acquire()
+
+
+@pytest.mark.looptime
+async def test_a_window_adopted_after_requests_were_sent_counts_them() -> None:
+    # Two requests sent (at t0 and t0 + 2) when the server announces 3 per 5 s: the new
+    # window starts with them, so one is left now, not three (which would earn a 429).
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)], max_wait=0)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await limiter.acquire()).release()
+    await asyncio.sleep(2)
+    (await limiter.acquire()).release()
+    await asyncio.sleep(1)  # t0 + 3
+    limiter.adopt([y.RateLimit(3, 5.0)])
+    _, new = limiter.status()
+    assert (new.used, new.remaining) == (2, 1)
+    (await limiter.acquire()).release()
+    with pytest.raises(y.RateLimitError):
+        await limiter.acquire()  # 3 in the last 5 s
+    await asyncio.sleep(t0 + 5 - loop.time())  # the first one leaves the new window
+    (await limiter.acquire()).release()
+
+
+def test_a_server_naming_ever_new_windows_cannot_grow_the_limiter() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    for batch in range(10):
+        limiter.adopt([y.RateLimit(10**6, 1.0 + batch + i / 1000) for i in range(300)])
+    assert len(limiter.limits) == 16

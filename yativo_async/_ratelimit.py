@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -39,6 +40,12 @@ import attrs
 
 from ._config import RateLimit
 from ._errors import RateLimitError
+
+_log = logging.getLogger("yativo_async")
+
+#: windows a limiter keeps at most (configured and adopted): a server naming new periods
+#: in every answer must not make each take cost more and more (the rest are ignored)
+MAX_WINDOWS: Final = 16
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -329,6 +336,7 @@ class SlidingWindowLimiter:
         self._cap_left: int | None = None
         self._cap_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._too_many_windows = False
         #: seconds spent waiting for budget, summed over all requests
         self.time_waited = 0.0
 
@@ -463,7 +471,21 @@ class SlidingWindowLimiter:
                     w.limit = min(w.limit, rl.limit)
                     break
             else:
-                self._windows.append(_Window(rl.limit, rl.period, self._flight))
+                if len(self._windows) >= MAX_WINDOWS:
+                    if not self._too_many_windows:  # once: a server may say it every time
+                        self._too_many_windows = True
+                        _log.warning("the server named more rate-limit windows than %d; "
+                                     "ignoring the others (first: %s)", MAX_WINDOWS, rl)
+                    continue
+                # A new window starts with the requests already sent inside it, read from
+                # the longest window (every stamp of its period is kept, and an adopted
+                # period is capped at the longest configured one): an empty history would
+                # let a full window's worth through at once, and earn the 429 it announced.
+                new = _Window(rl.limit, rl.period, self._flight)
+                longest = max(self._windows, key=lambda w: w.period)
+                since = self._now() - rl.period
+                new.releases.extend(t for t in longest.releases if t > since)
+                self._windows.append(new)
         self._credit = 0  # stricter limits: count again
         self._wake()
 

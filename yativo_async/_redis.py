@@ -54,6 +54,7 @@ from ._errors import RateLimitError, RedisUnavailableError, TokenUnavailableErro
 from ._models import AccessToken
 from ._ratelimit import (
     DEFAULT_MAX_WAIT,
+    MAX_WINDOWS,
     FleetStats,
     Lane,
     MaxWait,
@@ -722,6 +723,8 @@ class RedisRateLimiter:
                         self._limits[i] = rl
                     break
             else:
+                if len(self._limits) >= MAX_WINDOWS:  # as SlidingWindowLimiter.adopt
+                    continue
                 self._limits.append(rl)
                 self._last_used.append(0)
                 self._history.append(deque())
