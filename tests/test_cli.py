@@ -823,3 +823,34 @@ def test_a_long_wait_before_a_retry_is_said_on_stderr() -> None:
         app._Notices().retry(attrs.evolve(event, wait=0.2))  # a short backoff: quiet
     (line,) = stderr.getvalue().splitlines()
     assert line == "note: list got RateLimitError (HTTP 429); retrying in 59 s"
+
+
+@pytest.mark.parametrize("how", ["--json", "--secret-file"])
+def test_a_create_answer_that_does_not_decode_still_delivers_the_secret(
+        served_fake: FakeYativo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        how: str) -> None:
+    handle = served_fake.handle
+
+    async def malformed(method: str, path: str, headers: Any, body: bytes) -> Any:
+        status, out, payload, slow = await handle(method, path, headers, body)
+        if path.endswith("/apikey/create") and status == 201:
+            data = json.loads(payload)
+            data.get("data", data)["created_at"] = "yesterday"
+            payload = json.dumps(data).encode()
+        return status, out, payload, slow
+
+    monkeypatch.setattr(served_fake, "handle", malformed)
+    path = tmp_path / "secret"
+    extra = ["--json"] if how == "--json" else ["--secret-file", str(path)]
+    code, out, err = invoke(served_fake, "keys", "create", "--name", "odd", *extra)
+    key_id = the_key(served_fake, "odd")
+    secret = served_fake.keys[key_id].api_secret
+    assert code == 3
+    (line,) = err.splitlines()
+    assert key_id in line and "did not decode" in line and secret not in line
+    if how == "--json":
+        assert json.loads(out)["api_secret"] == secret
+        assert "written" not in line and "shown on stdout" in line
+    else:
+        assert path.read_text() == secret + "\n"
+        assert f"written to {path}" in line

@@ -144,3 +144,25 @@ def pyotp_now(secret: str) -> str:
     import pyotp
 
     return str(pyotp.TOTP(secret).now())
+
+
+async def test_a_new_secret_in_an_answer_that_does_not_decode_is_not_lost() -> None:
+    import json as _json
+
+    secret = "yvs_live_" + "Z" * 30
+
+    def server(request: y.Request) -> y.Response:
+        return y.Response(status=201, body=_json.dumps({
+            "id": "key_9", "name": "x", "api_key": "yvk_live_9", "api_secret": secret,
+            "permissions": ["read"], "created_at": "yesterday"}).encode())
+
+    async with y.YativoClient(access_token="t" * 10, transport=y.MockTransport(server),
+                              retry=y.RetryPolicy.none()) as client:
+        with pytest.raises(y.ResponseDecodeError) as info:
+            await client.api_keys.create(name="x", two_factor_code="123456")
+    exc = info.value
+    assert exc.api_secret is not None and exc.api_secret.get_secret_value() == secret
+    assert (exc.key_id, exc.api_key) == ("key_9", "yvk_live_9")
+    assert "created_at" in str(exc) and ".api_secret" in str(exc) and "key_9" in str(exc)
+    for text in (str(exc), repr(exc), str(exc.body), repr(exc.args)):
+        assert secret not in text

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ._secret import Secret
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -227,9 +229,19 @@ class ResponseDecodeError(YativoError):
         self.body = body
         #: the server's request id of the response that did not decode
         self.request_id = request_id
+        #: a new API secret the answer carried although it did not decode as a whole (a
+        #: create, generate or rotate whose other fields are malformed): the key exists, and
+        #: this is the only copy of its secret. ``None`` when there was none.
+        self.api_secret: Secret | None = None
+        #: that key's id and API key, when the answer named them
+        self.key_id: str | None = None
+        self.api_key: str | None = None
 
     def __str__(self) -> str:
         suffix = f" (request id {self.request_id})" if self.request_id else ""
+        if self.api_secret is not None:
+            suffix += (f"; the answer carried the new API secret of key {self.key_id or '?'}: "
+                       "it is in .api_secret")
         return f"{self.message}{suffix}"
 
     def __repr__(self) -> str:
@@ -237,6 +249,15 @@ class ResponseDecodeError(YativoError):
             f"ResponseDecodeError(status={self.status}, request_id={self.request_id!r}, "
             f"message={self.message!r})"
         )
+
+    def with_secret(
+        self, api_secret: Secret, key_id: str | None, api_key: str | None
+    ) -> ResponseDecodeError:
+        """This error, carrying the new secret its answer held (see ``api_secret``)."""
+        new = self._clone()
+        assert isinstance(new, ResponseDecodeError)
+        new.api_secret, new.key_id, new.api_key = api_secret, key_id, api_key
+        return new
 
     def with_request_id(self, request_id: str | None) -> ResponseDecodeError:
         """This error, carrying ``request_id`` (decoding knows the body, not the headers)."""

@@ -77,6 +77,7 @@ from .._transport import MASK_MIN
 from ._secret_out import NoPlaceForSecret, SecretFile, SecretFileError, SecretPlan, plan
 
 T = TypeVar("T")
+M = TypeVar("M", CreatedApiKey, RotatedApiKey)
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_API, EXIT_AUTH, EXIT_RATE, EXIT_CONN = range(7)
 EXIT_UNKNOWN, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED, EXIT_TERMINATED = 7, 8, 130, 143
@@ -608,9 +609,31 @@ def _reserved(c: Ctx, where: SecretPlan) -> Iterator[SecretFile | None]:
         sink.discard()  # a no-op once the secret is written
 
 
+def _keeping_secret(
+    operation: Callable[[YativoClient], Awaitable[M]]
+) -> Callable[[YativoClient], Awaitable[M | ResponseDecodeError]]:
+    """``operation``, but an answer that did not decode while carrying the new key's secret
+    comes back as its error, to be delivered (`_deliver`) rather than lost."""
+
+    async def run(client: YativoClient) -> M | ResponseDecodeError:
+        try:
+            return await operation(client)
+        except ResponseDecodeError as exc:
+            if exc.api_secret is None:
+                raise
+            return exc
+
+    return run
+
+
 def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
-             model: CreatedApiKey | RotatedApiKey, title: str) -> None:
-    """Show the result, and the secret exactly where planned (``_secret_out.py``)."""
+             model: CreatedApiKey | RotatedApiKey | ResponseDecodeError, title: str) -> None:
+    """Show the result, and the secret exactly where planned (``_secret_out.py``). An
+    answer that did not decode but carried the secret (a `ResponseDecodeError` with
+    ``api_secret``): the secret still goes where planned, then the error, exit 3."""
+    if isinstance(model, ResponseDecodeError):
+        _deliver_undecoded(c, where, sink, model)
+        return
     secret = model.api_secret.get_secret_value()
     lost: str | None = None
     output_failed: str | None = None
@@ -655,6 +678,37 @@ def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
                EXIT_UNEXPECTED)
 
 
+def _deliver_undecoded(c: Ctx, where: SecretPlan, sink: SecretFile | None,
+                       exc: ResponseDecodeError) -> None:
+    assert exc.api_secret is not None
+    secret = exc.api_secret.get_secret_value()
+    key = exc.key_id or "(id not given)"
+    delivered: list[str] = []
+    if sink is not None:
+        try:
+            sink.write(secret)
+            delivered.append(f"written to {sink.path}")
+        except OSError:
+            pass
+    if where.stdout:
+        try:
+            if c.json:
+                c.emit({"id": exc.key_id, "api_key": exc.api_key, "api_secret": secret,
+                        "error": "ResponseDecodeError", "message": exc.message})
+            else:
+                click.echo(f"key {key}: the server's answer did not decode; its secret:")
+                _secret_line(secret, err=False)
+            delivered.append("shown on stdout")
+        except OSError:
+            _quiet_stdout()
+    if where.stderr or (not delivered and _stderr_tty()):
+        _secret_line(secret, err=True)
+        delivered.append("shown on stderr")
+    what = " and ".join(delivered) if delivered else "NOT delivered: rotate or revoke the key"
+    c.fail(f"key {key} was made but the server's answer did not decode ({exc.message}); its "
+           f"new secret was {what}", EXIT_API, kind="ResponseDecodeError")
+
+
 def _result_table(model: CreatedApiKey | RotatedApiKey, title: str) -> Table:
     table = Table(title=title, show_header=False)
     table.add_column("field")
@@ -697,10 +751,10 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days
     where = _plan_secret(c, show_secret, secret_file)
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys create", required=True)
-        created = c.call(lambda client: client.api_keys.create(
+        created = c.call(_keeping_secret(lambda client: client.api_keys.create(
             name=name, permissions=[CustomPermission(p) for p in permissions] or None,
             expires_in_days=expires_in_days, two_factor_code=code,
-        ), interrupted=_MAY_HAVE_CREATED)
+        )), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -720,11 +774,11 @@ def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | 
     where = _plan_secret(c, show_secret, secret_file)
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys generate", required=False)
-        created = c.call(lambda client: client.api_keys.generate(
+        created = c.call(_keeping_secret(lambda client: client.api_keys.generate(
             name=name, permissions=[CustomPermission(p) for p in scopes] or None,
             expires_at=expires_at,
             two_factor_code=code,
-        ), interrupted=_MAY_HAVE_CREATED)
+        )), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -742,7 +796,7 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys rotate", required=True)
         rotated = c.call(
-            lambda client: client.api_keys.rotate(key_id, two_factor_code=code),
+            _keeping_secret(lambda client: client.api_keys.rotate(key_id, two_factor_code=code)),
             interrupted=f"{key_id} may have been rotated; if its old secret no longer works, "
                         "rotate it again",
         )
