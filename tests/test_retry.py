@@ -254,3 +254,38 @@ async def test_a_given_code_or_callable_is_asked_once_per_call() -> None:
         await c.api_keys.revoke("k")
         await c.api_keys.revoke("k", two_factor_code="654321")
     assert asked == 1  # a person at a prompt is not asked again for a retry
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("client_wait", "call_wait", "fails_fast"), [
+    (2.0, None, True),  # the client's max_wait
+    (None, 2.0, True),  # a call's own (with_options)
+    (None, None, False),  # no limit: the server's 30 s are waited out
+    (60.0, None, False),  # 30 s is within it
+])
+async def test_a_429_asking_longer_than_max_wait_fails_fast(
+    client_wait: float | None, call_wait: float | None, fails_fast: bool
+) -> None:
+    seen: list[float] = []
+
+    def server(request: y.Request) -> y.Response:
+        seen.append(asyncio.get_running_loop().time())
+        if len(seen) == 1:
+            return y.Response(status=429, headers={"retry-after": "30"},
+                              body=b'{"message": "slow down"}')
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    loop = asyncio.get_running_loop()
+    async with y.YativoClient(access_token="t" * 10, transport=y.MockTransport(server),
+                              max_wait=client_wait) as client:
+        view = client if call_wait is None else client.with_options(max_wait=call_wait)
+        start = loop.time()
+        if fails_fast:
+            with pytest.raises(y.RateLimitError) as info:
+                await view.api_keys.list()
+            assert info.value.retry_after == pytest.approx(30)
+            assert not info.value.from_client  # the server's 429, as it said it
+            assert loop.time() - start < 1 and len(seen) == 1
+        else:
+            assert await view.api_keys.list() == []
+            assert loop.time() - start >= 30 and len(seen) == 2

@@ -309,10 +309,13 @@ class Pipeline:
                             type(failure).__name__, state.upcoming_sleep,
                         )
 
+                    max_wait = options.max_wait
+                    if max_wait is DEFAULT_MAX_WAIT:
+                        max_wait = getattr(self._limiter, "max_wait", None)
                     # Tenacity judges attempt 1's failure like any other, then drives the rest.
                     async for attempt in retrying(
                         policy, idempotent=call.idempotent, rng=self._rng, started=started,
-                        before_sleep=before_sleep,
+                        before_sleep=before_sleep, max_wait=max_wait,
                     ):
                         with attempt:
                             attempts = attempt.retry_state.attempt_number

@@ -462,6 +462,11 @@ class SlidingWindowLimiter:
         """Callers queued for a slot now."""
         return self._n_waiting
 
+    @property
+    def max_wait(self) -> float | None:
+        """The configured longest wait for budget (``None``: as long as it takes)."""
+        return self._max_wait
+
     def adopt(self, limits: Sequence[RateLimit]) -> None:
         """Make the windows stricter where ``limits`` says less; add windows it names that
         are not configured. Never loosens."""

@@ -421,6 +421,11 @@ class RedisRateLimiter:
         return self._n_waiting
 
     @property
+    def max_wait(self) -> float | None:
+        """The configured longest wait for budget (``None``: as long as it takes)."""
+        return self._max_wait
+
+    @property
     def redis_available(self) -> bool:
         """False while Redis is unreachable (the last try failed)."""
         return self._down_since is None

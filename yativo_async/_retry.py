@@ -44,14 +44,19 @@ def is_retryable(exc: BaseException, policy: RetryPolicy, *, idempotent: bool) -
     return False
 
 
-def should_stop(policy: RetryPolicy, attempt: int, elapsed: float, exc: BaseException) -> bool:
+def should_stop(
+    policy: RetryPolicy, attempt: int, elapsed: float, exc: BaseException,
+    max_wait: float | None = None,
+) -> bool:
     """After failed attempt number ``attempt`` (1-based), ``elapsed`` seconds into the call:
-    give up? Pure."""
+    give up? A server's 429 asking for a longer wait than the call's ``max_wait`` (its
+    budget for waiting on rate limits) ends it at once, as the limiter does. Pure."""
     if attempt >= policy.max_attempts or elapsed >= policy.max_elapsed:
         return True
     retry_after = exc.retry_after if isinstance(exc, YativoError) else None
     return retry_after is not None and (
         retry_after > policy.max_retry_after or elapsed + retry_after > policy.max_elapsed
+        or (max_wait is not None and isinstance(exc, RateLimitError) and retry_after > max_wait)
     )
 
 
@@ -71,15 +76,16 @@ def _failure(retry_state: tenacity.RetryCallState) -> BaseException | None:
 
 
 class _Stop(tenacity.stop.stop_base):
-    def __init__(self, policy: RetryPolicy, started: float) -> None:
+    def __init__(self, policy: RetryPolicy, started: float, max_wait: float | None) -> None:
         self._policy = policy
         self._started = started
+        self._max_wait = max_wait
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         exc = _failure(retry_state)
         elapsed = asyncio.get_running_loop().time() - self._started
         return exc is None or should_stop(
-            self._policy, retry_state.attempt_number, elapsed, exc
+            self._policy, retry_state.attempt_number, elapsed, exc, self._max_wait
         )
 
 
@@ -112,11 +118,13 @@ def retrying(
     rng: random.Random,
     started: float,
     before_sleep: Callable[[tenacity.RetryCallState], None],
+    max_wait: float | None = None,
 ) -> tenacity.AsyncRetrying:
     """Tenacity driving one call's attempts under ``policy``; ``started`` is the loop time
-    of attempt 1; ``before_sleep`` sees every retry (the pipeline counts and logs there)."""
+    of attempt 1; ``before_sleep`` sees every retry (the pipeline counts and logs there);
+    ``max_wait``: the call's limit on waiting for rate-limit budget (see `should_stop`)."""
     return tenacity.AsyncRetrying(
-        stop=_Stop(policy, started),
+        stop=_Stop(policy, started, max_wait),
         wait=_Wait(policy, rng),
         retry=_Retry(policy, idempotent),
         reraise=True,
