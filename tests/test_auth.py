@@ -459,3 +459,22 @@ async def test_waiting_for_budget_is_not_an_exchange_timeout() -> None:
         assert asyncio.get_running_loop().time() == pytest.approx(600.0)
         assert server.exchanges == 2
         assert client.stats.tokens.failures == 0
+
+
+@pytest.mark.looptime
+async def test_a_call_waits_for_a_token_no_longer_than_its_own_timeout() -> None:
+    # The exchange hangs (bounded only by the client's 10 s and its retries); a call with
+    # timeout=1 and no retries ends after 1 s, nothing sent; the exchange goes on for
+    # the calls that wait longer.
+    server = TokenServer()
+    server.hang = True
+    loop = asyncio.get_running_loop()
+    async with client_for(server, timeout=10.0) as client:
+        start = loop.time()
+        with pytest.raises(y.APITimeoutError) as info:
+            await client.with_options(timeout=1.0).api_keys.list()
+        assert loop.time() - start == pytest.approx(1.0, abs=0.01)
+        assert info.value.maybe_sent is False
+        assert "token" in str(info.value)
+        assert server.exchanges == 1 and server.sent_tokens == []
+        assert provider(client)._flight is not None  # still running for the others

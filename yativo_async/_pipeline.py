@@ -53,6 +53,7 @@ from ._config import RetryPolicy
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     ClientClosedError,
     OutcomeUnknownError,
     YativoError,
@@ -375,7 +376,7 @@ class Pipeline:
                     ready = self._ready
                     token = ready() if ready is not None else None
                     if token is None:
-                        token = await tokens.get_token()
+                        token = await self._token_within(tokens, options.timeout)
                 if scope is not None:
                     queued, waited_before = loop.time(), limiter.time_waited
                 slot = None
@@ -485,6 +486,29 @@ class Pipeline:
                 self._confirm(token)
         # `elapsed` is the response's arrival for now; `run` makes it the call's
         return Outcome(response, sent_at, number, now, call.secrets, token, code, self)
+
+    async def _token_within(self, tokens: TokenProvider, timeout: float) -> BearerToken:
+        """The provider's token, waited for no longer than the call's own ``timeout`` while
+        the exchange is on the network: a call with ``timeout=1`` does not wait out an
+        exchange that takes the client's 30 s (and its retries). Time the exchange spends
+        queued for rate-limit budget does not count (that wait is ``max_wait``'s, as for
+        any request). The exchange itself goes on (the provider shields it) for the calls
+        that wait longer."""
+        pending = asyncio.ensure_future(tokens.get_token())
+        try:
+            while True:
+                done, _ = await asyncio.wait((pending,), timeout=timeout)
+                if done:
+                    return pending.result()
+                if self._limiter.waiting:  # the exchange (it goes first) waits for budget
+                    continue
+                raise APITimeoutError(
+                    f"no token within the call's timeout of {timeout} s: the token exchange "
+                    "is still running", maybe_sent=False,
+                )
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     def held(self) -> tuple[str, ...]:
         """The client's own long-lived secrets (every API secret its provider has held, its
