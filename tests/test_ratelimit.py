@@ -512,3 +512,14 @@ def test_a_server_naming_ever_new_windows_cannot_grow_the_limiter() -> None:
     for batch in range(10):
         limiter.adopt([y.RateLimit(10**6, 1.0 + batch + i / 1000) for i in range(300)])
     assert len(limiter.limits) == 16
+
+
+def test_a_stricter_unnamed_limit_counts_what_was_already_used() -> None:
+    # One request already sent; the server then says "limit 1" (no window named): the
+    # next take must wait, even though the limiter had counted 99 slots as surely free.
+    limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
+    slot = limiter.try_acquire()
+    assert slot is not None
+    slot.release()
+    limiter.adopt_unknown_period(1)
+    assert limiter.try_acquire() is None
