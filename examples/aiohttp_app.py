@@ -6,13 +6,17 @@
 - ``max_wait``: a request that cannot get rate-limit budget within 2 s fails fast, and the
   client-side ``RateLimitError`` becomes ``429`` with ``Retry-After`` instead of a hung request;
 - a value from the request that the SDK refuses (``ValueError``/``TypeError``, raised before
-  anything is sent: a key id like ``../``) is the caller's mistake: ``400``, not ``500``.
+  anything is sent: a key id like ``../``) is the caller's mistake: ``400``, not ``500``;
+- every other SDK error is a short JSON answer, never a traceback nor the upstream's details
+  (`error_answer`): no token could be had, or no shared budget (Redis): ``503``, with
+  ``Retry-After`` when known; the upstream failed or answered what does not decode: ``502``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -28,25 +32,39 @@ def default_client() -> y.YativoClient:
     return y.YativoClient.from_env(max_wait=2.0)
 
 
+def error_answer(exc: y.YativoError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """This app's answer to an SDK error: status, JSON body, headers. Only the error's type
+    goes out, never its message: the upstream's details (or a secret) stay here."""
+    if isinstance(exc, y.RateLimitError):
+        # Whole seconds, rounded up: Retry-After takes an integer (RFC 9110).
+        retry_after = math.ceil(exc.retry_after) if exc.retry_after is not None else 1
+        return (429, {"error": "rate limited", "retry_after": retry_after},
+                {"Retry-After": str(retry_after)})
+    if isinstance(exc, y.NotFoundError):
+        return 404, {"error": "no such key"}, {}
+    if isinstance(exc, (y.TokenUnavailableError, y.RedisUnavailableError)):
+        # Nothing was sent: no bearer token could be had (the exchange failed or backs off),
+        # or the fleet's shared budget is unreachable. Unavailable for now, not broken.
+        body: dict[str, Any] = {"error": f"unavailable: {type(exc).__name__}"}
+        if exc.retry_after is None:
+            return 503, body, {}
+        retry_after = max(1, math.ceil(exc.retry_after))
+        return 503, {**body, "retry_after": retry_after}, {"Retry-After": str(retry_after)}
+    # The upstream failed (APIStatusError, APIConnectionError) or answered what does not
+    # decode (ResponseDecodeError), or any other SDK error: a bad gateway, without details.
+    return 502, {"error": f"upstream: {type(exc).__name__}"}, {}
+
+
 @web.middleware
 async def yativo_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Map the SDK's errors to HTTP answers for this app's own callers."""
+    """Map the SDK's errors to HTTP answers for this app's own callers (`error_answer`)."""
     try:
         return await handler(request)
-    except y.RateLimitError as exc:
-        # Whole seconds, rounded up: Retry-After takes an integer (RFC 9110).
-        retry_after = math.ceil(exc.retry_after) if exc.retry_after is not None else 1
-        return web.json_response(
-            {"error": "rate limited", "retry_after": retry_after},
-            status=429, headers={"Retry-After": str(retry_after)},
-        )
-    except y.NotFoundError:
-        return web.json_response({"error": "no such key"}, status=404)
-    except (y.APIStatusError, y.APIConnectionError) as exc:
-        # The upstream failed; say so without passing its details (or secrets) on.
-        return web.json_response({"error": f"upstream: {type(exc).__name__}"}, status=502)
+    except y.YativoError as exc:
+        status, body, headers = error_answer(exc)
+        return web.json_response(body, status=status, headers=headers)
 
 
 async def list_keys(request: web.Request) -> web.Response:

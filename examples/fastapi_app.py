@@ -6,7 +6,10 @@
 - ``max_wait``: a request that cannot get rate-limit budget within 2 s fails fast, and the
   client-side ``RateLimitError`` becomes ``429`` with ``Retry-After``;
 - a value from the request that the SDK refuses (``ValueError``/``TypeError``, raised before
-  anything is sent: a key id like ``" "``) is the caller's mistake: ``400``, not ``500``.
+  anything is sent: a key id like ``" "``) is the caller's mistake: ``400``, not ``500``;
+- every other SDK error is a short JSON answer, never a traceback nor the upstream's details
+  (`error_answer`): no token could be had, or no shared budget (Redis): ``503``, with
+  ``Retry-After`` when known; the upstream failed or answered what does not decode: ``502``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,29 @@ def default_client() -> y.YativoClient:
     return y.YativoClient.from_env(max_wait=2.0)
 
 
+def error_answer(exc: y.YativoError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """This app's answer to an SDK error: status, JSON body, headers. Only the error's type
+    goes out, never its message: the upstream's details (or a secret) stay here."""
+    if isinstance(exc, y.RateLimitError):
+        # Whole seconds, rounded up: Retry-After takes an integer (RFC 9110).
+        retry_after = math.ceil(exc.retry_after) if exc.retry_after is not None else 1
+        return (429, {"error": "rate limited", "retry_after": retry_after},
+                {"Retry-After": str(retry_after)})
+    if isinstance(exc, y.NotFoundError):
+        return 404, {"error": "no such key"}, {}
+    if isinstance(exc, (y.TokenUnavailableError, y.RedisUnavailableError)):
+        # Nothing was sent: no bearer token could be had (the exchange failed or backs off),
+        # or the fleet's shared budget is unreachable. Unavailable for now, not broken.
+        body: dict[str, Any] = {"error": f"unavailable: {type(exc).__name__}"}
+        if exc.retry_after is None:
+            return 503, body, {}
+        retry_after = max(1, math.ceil(exc.retry_after))
+        return 503, {**body, "retry_after": retry_after}, {"Retry-After": str(retry_after)}
+    # The upstream failed (APIStatusError, APIConnectionError) or answered what does not
+    # decode (ResponseDecodeError), or any other SDK error: a bad gateway, without details.
+    return 502, {"error": f"upstream: {type(exc).__name__}"}, {}
+
+
 class BadInput(Exception):
     """A value from the request that the SDK refused; the message (the SDK's) names it."""
 
@@ -49,16 +75,10 @@ def create_app(client_factory: ClientFactory = default_client) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
 
-    @app.exception_handler(y.RateLimitError)
-    async def rate_limited(request: Request, exc: y.RateLimitError) -> JSONResponse:
-        # Whole seconds, rounded up: Retry-After takes an integer (RFC 9110).
-        retry_after = math.ceil(exc.retry_after) if exc.retry_after is not None else 1
-        return JSONResponse({"error": "rate limited", "retry_after": retry_after},
-                            status_code=429, headers={"Retry-After": str(retry_after)})
-
-    @app.exception_handler(y.NotFoundError)
-    async def not_found(request: Request, exc: y.NotFoundError) -> JSONResponse:
-        return JSONResponse({"error": "no such key"}, status_code=404)
+    @app.exception_handler(y.YativoError)  # subclasses included: see error_answer
+    async def yativo_error(request: Request, exc: y.YativoError) -> JSONResponse:
+        status, body, headers = error_answer(exc)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput) -> JSONResponse:

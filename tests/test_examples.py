@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import gc
 import io
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,6 +136,78 @@ async def test_fastapi_app_answers_a_key_id_the_sdk_refuses_with_400(
                 assert "is not a valid key id" in answer.json()["error"]
             assert (await http.get("/keys")).status_code == 200
     assert fake_server.count("requests") == 1
+
+
+# What the SDK raises when the upstream fails, and what both apps answer: a short JSON error
+# naming the error's type, never a traceback nor the upstream's details.
+UPSTREAM_FAILURES: dict[str, tuple[dict[str, Any] | None, int, str]] = {
+    "server error": ({"error_rate": 1.0, "error_statuses": (500,)}, 502, "upstream: ServerError"),
+    "dropped": ({"drop_rate": 1.0}, 502, "upstream: APIConnectionError"),
+    "does not decode": ({"malformed_rate": 1.0}, 502, "upstream: ResponseDecodeError"),
+    "no token": (None, 503, "unavailable: TokenUnavailableError"),
+}
+
+Get = Callable[[str], Awaitable[tuple[int, Mapping[str, str], Any]]]
+
+
+@contextlib.asynccontextmanager
+async def serving(which: str, factory: Callable[[], y.YativoClient]) -> AsyncIterator[Get]:
+    """``which`` app, started (and stopped) as its server would; ``get(path)`` gives the
+    status, headers and JSON body of its answer."""
+    if which == "aiohttp":
+        async with TestClient(TestServer(aiohttp_app.create_app(factory))) as aio:
+
+            async def get_aio(path: str) -> tuple[int, Mapping[str, str], Any]:
+                answer = await aio.get(path)
+                return answer.status, answer.headers, await answer.json()
+
+            yield get_aio
+    else:
+        app = fastapi_app.create_app(factory)
+        async with app.router.lifespan_context(app):
+            # raise_app_exceptions (the default): an unhandled error fails the test here
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+
+                async def get_http(path: str) -> tuple[int, Mapping[str, str], Any]:
+                    answer = await http.get(path)
+                    return answer.status_code, answer.headers, answer.json()
+
+                yield get_http
+
+
+@pytest.mark.parametrize("failure", list(UPSTREAM_FAILURES))
+@pytest.mark.parametrize("which", ["aiohttp", "fastapi"])
+async def test_web_apps_answer_upstream_failures_with_a_short_json_error(
+    fake_server: FakeYativo, caplog: pytest.LogCaptureFixture, which: str, failure: str,
+) -> None:
+    faults, status, error = UPSTREAM_FAILURES[failure]
+    secret = "yvs_live_" + "S" * 32
+
+    def token_service_down(request: y.Request) -> y.Response:
+        raise RuntimeError("token service down")  # the exchange fails, not as an API error
+
+    def factory() -> y.YativoClient:
+        if faults is None:  # no bearer token can be had: nothing is ever sent
+            return y.YativoClient(api_key="yvk_live_app", api_secret=secret,
+                                  transport=y.MockTransport(token_service_down),
+                                  retry=y.RetryPolicy.none())
+        return y.YativoClient(access_token=fake_server.access_token,
+                              base_url=fake_server.base_url, retry=y.RetryPolicy.none())
+
+    if faults is not None:
+        fake_server.set_faults("list", **faults)
+    async with serving(which, factory) as get:
+        answers = [await get("/keys"), await get("/keys")]
+    for got, headers, body in answers:
+        assert (got, body["error"]) == (status, error)
+        assert set(body) <= {"error", "retry_after"}
+        assert secret not in json.dumps(body) and fake_server.access_token not in json.dumps(body)
+        if "retry_after" in body:
+            assert int(headers["Retry-After"]) == body["retry_after"] >= 1
+    if faults is None:  # the second call fails fast during the provider's backoff: says how long
+        assert "Retry-After" in answers[1][1]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
 
 
 # -- the batch job ------------------------------------------------------------------------
@@ -265,6 +340,153 @@ async def test_batch_job_main_with_good_arguments(
     assert saved == {k.id: k.api_secret for k in env_for_fake.keys.values()}
     assert oct(secrets.stat().st_mode & 0o777) == "0o600"
     assert len(state.read_text().splitlines()) == 3
+
+
+def failing_on_call(n: int, write: Callable[..., None]) -> Callable[..., None]:
+    """``write``, except that its ``n``-th call fails as on a full disk."""
+    calls = 0
+
+    def maybe_write(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write(*args)
+
+    return maybe_write
+
+
+async def test_batch_job_stops_when_the_state_file_cannot_be_written(
+    env_for_fake: FakeYativo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = env_for_fake
+    secrets, state = tmp_path / "s.jsonl", tmp_path / "state.jsonl"
+    argv = ["rotate", "--secrets-out", str(secrets), "--state", str(state), "--concurrency", "1"]
+    with monkeypatch.context() as patch:
+        patch.setattr(rotate_keys.StateFile, "record",
+                      failing_on_call(2, rotate_keys.StateFile.record))
+        code = await rotate_keys.main(argv)
+        gc.collect()  # a task whose exception nobody retrieved would be logged now
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err and not caplog.records
+    last = err.splitlines()[-1]
+    assert f": error: --state {state}: No space left on device: stopped" in last
+    assert "run the same command again" in last
+    # The second key's state line failed: no third key was started, and both new secrets
+    # received are in --secrets-out.
+    assert fake.count("route:rotate") == 2
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, secrets.read_text().splitlines())}
+    assert len(saved) == 2 and all(fake.keys[i].api_secret == v for i, v in saved.items())
+    (recorded,) = map(json.loads, state.read_text().splitlines())
+    (unrecorded,) = set(saved) - {recorded["id"]}
+    assert f"{unrecorded}: rotated, its new secret saved to {secrets}" in " ".join(err.split())
+
+    # Run again once it can be written: the unrecorded key is rotated again, the third too.
+    assert await rotate_keys.main(argv) == 0
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, secrets.read_text().splitlines())}
+    assert saved == {k.id: k.api_secret for k in fake.keys.values()}
+    assert fake.count("route:rotate") == 4
+
+
+async def test_batch_job_stops_when_a_new_secret_cannot_be_written(
+    env_for_fake: FakeYativo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = env_for_fake
+    before = {k.id: k.api_secret for k in fake.keys.values()}
+    secrets, state = tmp_path / "s.jsonl", tmp_path / "state.jsonl"
+    argv = ["rotate", "--secrets-out", str(secrets), "--state", str(state), "--concurrency", "1"]
+    with monkeypatch.context() as patch:
+        patch.setattr(rotate_keys, "_save_secret", failing_on_call(2, rotate_keys._save_secret))
+        code = await rotate_keys.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert f": error: --secrets-out {secrets}: No space left on device: stopped" in last
+    assert "1 new secret(s) could not be saved" in last
+    # Not one key more was rotated after that: a full disk does not kill every secret.
+    rotated = {i for i, secret in before.items() if fake.keys[i].api_secret != secret}
+    assert len(rotated) == 2 and fake.count("route:rotate") == 2
+    (lost,) = rotated - {json.loads(secrets.read_text())["id"]}
+    assert f"{lost}: rotated, but its new secret could not be written" in " ".join(err.split())
+    assert fake.keys[lost].api_secret not in out + err  # not on a terminal: never in a log
+    assert lost not in state.read_text()  # not done: the next run rotates it again
+
+    assert await rotate_keys.main(argv) == 0
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, secrets.read_text().splitlines())}
+    assert saved == {k.id: k.api_secret for k in fake.keys.values()}
+
+
+async def test_batch_job_shows_a_secret_it_cannot_save_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = fake_with_keys(1)
+    (key,) = fake.keys.values()
+    console = Console(file=io.StringIO(), width=200, force_terminal=True)
+    monkeypatch.setattr(rotate_keys, "_save_secret", failing_on_call(1, rotate_keys._save_secret))
+    async with client_for(fake) as client:
+        with pytest.raises(rotate_keys.JobStopped, match="1 new secret"):
+            await rotate_keys.run_job(client, action="rotate", state_path=tmp_path / "state",
+                                      secrets_path=tmp_path / "s", console=console)
+    assert key.api_secret in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_batch_rotation_keeps_the_secret_of_an_answer_that_does_not_decode(
+    tmp_path: Path,
+) -> None:
+    fake = fake_with_keys(3)
+    inner = fake.transport()
+
+    async def malformed_rotations(request: y.Request) -> y.Response:
+        answer = await inner.send(request)
+        if "/rotate" in request.url and answer.status == 200:
+            data = json.loads(answer.body)
+            data.get("data", data)["rotated_at"] = "yesterday"
+            answer = y.Response(status=200, headers=answer.headers,
+                                body=json.dumps(data).encode())
+        return answer
+
+    secrets, state = tmp_path / "s.jsonl", tmp_path / "state.jsonl"
+    async with y.YativoClient(access_token=fake.access_token, two_factor=fake.totp_secret,
+                              transport=y.MockTransport(malformed_rotations)) as client:
+        summary = await rotate_keys.run_job(client, action="rotate", state_path=state,
+                                            secrets_path=secrets, console=quiet())
+    assert len(summary.failed) == 3 and summary.done == 0  # not done: rotated again next run
+    assert all("ResponseDecodeError" in e and str(secrets) in e for e in summary.failed.values())
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, secrets.read_text().splitlines())}
+    assert saved == {k.id: k.api_secret for k in fake.keys.values()}  # and kept meanwhile
+
+
+async def test_batch_job_appends_after_a_line_cut_short(
+    env_for_fake: FakeYativo, tmp_path: Path,
+) -> None:
+    """A line a full disk cut short is not glued to the next one (its secret lost)."""
+    secrets, state = tmp_path / "s.jsonl", tmp_path / "state.jsonl"
+    cut = '{"id": "key_old", "api_key": "yvk_live_old", "api_sec'
+    secrets.write_text(cut)
+    state.write_text('{"action": "rotate", "id": "key_o')
+    assert await rotate_keys.main(["rotate", "--secrets-out", str(secrets),
+                                   "--state", str(state)]) == 0
+    first, *lines = secrets.read_text().splitlines()
+    assert first == cut
+    saved = {s["id"]: s["api_secret"] for s in map(json.loads, lines)}
+    assert saved == {k.id: k.api_secret for k in env_for_fake.keys.values()}
+    assert rotate_keys.StateFile(state).done_ids("rotate") == set(saved)
+
+
+async def test_batch_job_without_credentials_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    for var in [v for v in os.environ if v.startswith("YATIVO_")]:
+        monkeypatch.delenv(var)
+    with pytest.raises(SystemExit) as exited:
+        await rotate_keys.main(["audit", "--state", str(tmp_path / "state.jsonl")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and "Traceback" not in err
+    assert "has no credentials" in err.splitlines()[-1].split(": error: ")[1]
 
 
 # -- the bot ------------------------------------------------------------------------------
