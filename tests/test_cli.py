@@ -823,6 +823,11 @@ def test_a_long_wait_before_a_retry_is_said_on_stderr() -> None:
         app._Notices().retry(attrs.evolve(event, wait=0.2))  # a short backoff: quiet
     (line,) = stderr.getvalue().splitlines()
     assert line == "note: list got RateLimitError (HTTP 429); retrying in 59 s"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        app._Notices(json_output=True).retry(event)
+    assert json.loads(stderr.getvalue()) == {
+        "note": "list got RateLimitError (HTTP 429); retrying in 59 s", "retry_in": 59.0}
 
 
 @pytest.mark.parametrize("how", ["--json", "--secret-file"])

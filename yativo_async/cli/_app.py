@@ -183,11 +183,18 @@ class _Notices(Observer):
     """Says on stderr when the client waits before a retry (a server's 429 can mean a
     minute of silence otherwise)."""
 
+    def __init__(self, *, json_output: bool = False) -> None:
+        self._json = json_output
+
     def retry(self, event: RetryEvent) -> None:
-        if event.wait >= 1.0:
-            status = f" (HTTP {event.status})" if event.status is not None else ""
-            click.echo(f"note: {event.operation} got {event.error}{status}; retrying in "
-                       f"{event.wait:.0f} s", err=True)
+        if event.wait < 1.0:
+            return
+        status = f" (HTTP {event.status})" if event.status is not None else ""
+        text = f"{event.operation} got {event.error}{status}; retrying in {event.wait:.0f} s"
+        if self._json:  # every stderr line of --json is one JSON object
+            click.echo(json.dumps({"note": text, "retry_in": round(event.wait, 3)}), err=True)
+        else:
+            click.echo(f"note: {text}", err=True)
 
 
 def _one_line(text: str) -> str:
@@ -262,8 +269,10 @@ class Ctx:
         """Run one operation with a client built from the options; map errors to exit codes."""
         settings = self.client_settings()
 
+        notices = _Notices(json_output=self.json)
+
         async def go() -> T:
-            async with YativoClient.from_env(**settings, hooks=_Notices()) as client:
+            async with YativoClient.from_env(**settings, hooks=notices) as client:
                 return await operation(client)
 
         return self.run(go, interrupted=interrupted)
