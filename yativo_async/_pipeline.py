@@ -230,6 +230,8 @@ class Pipeline:
         self.headers = dict(headers)
         #: the client's TOTP secret, if it has one (see `held`)
         self.totp_secret: str | None = None
+        #: priority calls (token exchanges) waiting for a rate-limit slot now
+        self._priority_queued = 0
         self.transport = transport
         self._try_acquire: Callable[..., Slot | None] | None = None
         self.limiter = limiter
@@ -383,9 +385,15 @@ class Pipeline:
                 if self._try_acquire is not None and options.lane == "interactive":
                     slot = self._try_acquire(priority=call.priority)
                 if slot is None:
-                    slot = await limiter.acquire(
-                        priority=call.priority, lane=options.lane, max_wait=options.max_wait
-                    )
+                    if call.priority:  # the token exchange, queued for budget (`_token_within`)
+                        self._priority_queued += 1
+                    try:
+                        slot = await limiter.acquire(
+                            priority=call.priority, lane=options.lane, max_wait=options.max_wait
+                        )
+                    finally:
+                        if call.priority:
+                            self._priority_queued -= 1
                 # The limiter counts only real waits (a fast path adds nothing, and runs nothing
                 # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
                 if scope is not None and limiter.time_waited > waited_before:
@@ -500,7 +508,7 @@ class Pipeline:
                 done, _ = await asyncio.wait((pending,), timeout=timeout)
                 if done:
                     return pending.result()
-                if self._limiter.waiting:  # the exchange (it goes first) waits for budget
+                if self._priority_queued:  # the exchange is queued for budget, not on the network
                     continue
                 raise APITimeoutError(
                     f"no token within the call's timeout of {timeout} s: the token exchange "
