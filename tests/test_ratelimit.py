@@ -523,3 +523,16 @@ def test_a_stricter_unnamed_limit_counts_what_was_already_used() -> None:
     slot.release()
     limiter.adopt_unknown_period(1)
     assert limiter.try_acquire() is None
+
+
+@pytest.mark.looptime
+async def test_slots_seeded_from_elsewhere_are_counted_before_the_next_take() -> None:
+    # The Redis limiter hands its recent slots to its outage fallback: two used slots of a
+    # window of 2 leave none, though the fresh limiter had counted 2 as surely free.
+    limiter = SlidingWindowLimiter([y.RateLimit(2, 60.0)], max_wait=0)
+    now = asyncio.get_running_loop().time()
+    limiter.seed([[now + 30.0, now + 40.0]])  # free at t+30 and t+40
+    assert limiter.try_acquire() is None
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire()
+    assert info.value.retry_after == pytest.approx(30.0)
