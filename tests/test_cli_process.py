@@ -546,3 +546,27 @@ def test_fake_server_output_failure_is_not_called_a_port_problem() -> None:
                                 stderr=subprocess.PIPE, timeout=120, check=False)
     assert result.returncode == 1
     assert result.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_sigterm_once_the_key_exists_waits_until_its_secret_is_delivered(
+        served_fake: FakeYativo, tmp_path: Path) -> None:
+    # SIGTERM arriving after the server made the key (here: just before delivery starts)
+    # must not cut delivery short: the secret reaches its file, then the command ends 143.
+    path = tmp_path / "secret"
+    code = ("import os, signal, sys\n"
+            "from yativo_async.cli import _app, main\n"
+            "deliver = _app._deliver\n"
+            "def late(*a, **k):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return deliver(*a, **k)\n"
+            "_app._deliver = late\n"
+            "sys.argv = ['yativo', *sys.argv[1:]]\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code, "keys", "create", "--name", "late",
+                             "--secret-file", str(path)], cwd=ROOT,
+                            env=environment(served_fake), text=True, stdin=subprocess.DEVNULL,
+                            capture_output=True, timeout=120, check=False)
+    assert result.returncode == 143, result.stderr
+    secret = served_fake.keys[the_key(served_fake, "late")].api_secret
+    assert path.read_text() == secret + "\n"  # delivered whole, before the signal acted
+    assert "Traceback" not in result.stderr

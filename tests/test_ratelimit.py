@@ -509,9 +509,16 @@ async def test_a_window_adopted_after_requests_were_sent_counts_them() -> None:
 
 def test_a_server_naming_ever_new_windows_cannot_grow_the_limiter() -> None:
     limiter = SlidingWindowLimiter([y.RateLimit(100, 60.0)])
-    for batch in range(10):
-        limiter.adopt([y.RateLimit(10**6, 1.0 + batch + i / 1000) for i in range(300)])
+    # looser than one held already (as long or longer, as strict): nothing to keep
+    limiter.adopt([y.RateLimit(10**6, 1.0 + i / 1000) for i in range(300)])
+    assert limiter.limits == (y.RateLimit(100, 60.0),)
+    # each one stricter somewhere: at most 16 kept
+    limiter.adopt([y.RateLimit(2 + i, 1.0 + i / 10) for i in range(300)])
     assert len(limiter.limits) == 16
+    # a stricter one after that is not dropped: the nearest longer window keeps to it
+    limiter.adopt([y.RateLimit(1, 1.05)])
+    nearest = min((rl for rl in limiter.limits if rl.period >= 1.05), key=lambda rl: rl.period)
+    assert nearest.limit == 1
 
 
 def test_a_stricter_unnamed_limit_counts_what_was_already_used() -> None:

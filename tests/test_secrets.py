@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import pytest
 
@@ -124,9 +125,10 @@ async def test_secrets_a_hostile_server_echoes_are_masked_in_every_call(
             exc = info.value
             texts += [str(exc), repr(exc), repr(exc.args), str(getattr(exc, "body", "")),
                       str(getattr(exc, "request_id", ""))]
+            texts += [str(getattr(exc, "headers", "")), str(pickle.dumps(exc))]
         mode["m"] = "ok-id"
         raw = await client.api_keys.with_raw_response.list()
-        texts += [repr(raw), str(raw.request_id)]
+        texts += [repr(raw), str(raw.request_id), str(raw.headers)]
         await client.rotate_credentials(api_secret="yvs_live_" + "N" * 24)
         mode["m"] = "held"  # the rotated-away secret is masked still
         with pytest.raises(y.BadRequestError) as after:
@@ -166,3 +168,7 @@ async def test_a_new_secret_in_an_answer_that_does_not_decode_is_not_lost() -> N
     assert "created_at" in str(exc) and ".api_secret" in str(exc) and "key_9" in str(exc)
     for text in (str(exc), repr(exc), str(exc.body), repr(exc.args)):
         assert secret not in text
+    # it still crosses a process boundary (a Secret refuses pickling): without the secret
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is y.ResponseDecodeError and copy.key_id == "key_9"
+    assert copy.api_secret is None and secret.encode() not in pickle.dumps(exc)

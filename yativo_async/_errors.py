@@ -31,6 +31,7 @@ declared attribute of `YativoError` (``retry_after``, ``from_token_exchange``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ._secret import Secret
 
@@ -249,6 +250,13 @@ class ResponseDecodeError(YativoError):
             f"ResponseDecodeError(status={self.status}, request_id={self.request_id!r}, "
             f"message={self.message!r})"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A `Secret` refuses to be pickled; the error must still cross a process boundary
+        # (a ProcessPoolExecutor worker's exception): it goes without the secret.
+        state = dict(self.__dict__)
+        state["api_secret"] = None
+        return (type(self), self.args, state)
 
     def with_secret(
         self, api_secret: Secret, key_id: str | None, api_key: str | None

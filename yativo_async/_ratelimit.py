@@ -476,11 +476,21 @@ class SlidingWindowLimiter:
                     w.limit = min(w.limit, rl.limit)
                     break
             else:
+                if any(w.period >= rl.period and w.limit <= rl.limit for w in self._windows):
+                    continue  # implied by a window held already (as long or longer, as strict)
                 if len(self._windows) >= MAX_WINDOWS:
+                    # No room: hold the nearest longer window to this limit instead, which
+                    # keeps to it (fewer than N in the longer period is fewer than N in this
+                    # one), only more strictly than needed. A longer one always exists: an
+                    # adopted period is capped at the longest configured one.
+                    longer = [w for w in self._windows if w.period >= rl.period]
+                    if longer:
+                        nearest = min(longer, key=lambda w: w.period)
+                        nearest.limit = min(nearest.limit, rl.limit)
                     if not self._too_many_windows:  # once: a server may say it every time
                         self._too_many_windows = True
-                        _log.warning("the server named more rate-limit windows than %d; "
-                                     "ignoring the others (first: %s)", MAX_WINDOWS, rl)
+                        _log.warning("the server named more rate-limit windows than the %d "
+                                     "kept; %s is kept through a longer window", MAX_WINDOWS, rl)
                     continue
                 # A new window starts with the requests already sent inside it, read from
                 # the longest window (every stamp of its period is kept, and an adopted

@@ -727,8 +727,15 @@ class RedisRateLimiter:
                     if rl.limit < mine.limit:
                         self._limits[i] = rl
                     break
-            else:
-                if len(self._limits) >= MAX_WINDOWS:  # as SlidingWindowLimiter.adopt
+            else:  # as SlidingWindowLimiter.adopt: implied ones skipped, at most 16
+                if any(m.period >= rl.period and m.limit <= rl.limit for m in self._limits):
+                    continue
+                if len(self._limits) >= MAX_WINDOWS:
+                    longer = [i for i, m in enumerate(self._limits) if m.period >= rl.period]
+                    if longer:
+                        i = min(longer, key=lambda k: self._limits[k].period)
+                        if rl.limit < self._limits[i].limit:
+                            self._limits[i] = RateLimit(rl.limit, self._limits[i].period)
                     continue
                 self._limits.append(rl)
                 self._last_used.append(0)

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from ._errors import ResponseDecodeError
 from ._pipeline import Outcome
-from ._sansio import mask_secrets, masked_request_id
+from ._sansio import mask_header_values, mask_secrets, masked_request_id
 from ._secret import Secret
 
 __all__ = ["APIResponse", "decode_failure"]
@@ -42,7 +42,7 @@ class APIResponse(Generic[T]):
         self.status: int = response.status
         headers = response.headers
         #: the response's headers, lower-case names (a plain dict)
-        self.headers: Mapping[str, str] = headers if type(headers) is dict else dict(headers)
+        self.headers: Mapping[str, str] = mask_header_values(headers, outcome.secrets)
         self.content: bytes = response.body
         self.request_id: str | None = masked_request_id(response.headers, outcome.secrets)
         self.elapsed: float = outcome.elapsed

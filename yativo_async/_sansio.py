@@ -60,6 +60,7 @@ __all__ = [
     "parse_retry_after",
     "redact_text",
     "reported_failure",
+    "mask_header_values",
     "masked_request_id",
     "request_id_from",
     "safe_body",
@@ -394,6 +395,14 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def mask_header_values(
+    headers: Mapping[str, str], secrets: tuple[str, ...]
+) -> dict[str, str]:
+    """``headers`` as a dict, with the values the client sent masked wherever a server
+    echoed them (a header is as visible as the request id it may carry)."""
+    return {name: mask_secrets(value, secrets) for name, value in headers.items()}
+
+
 def masked_request_id(headers: Mapping[str, str], secrets: tuple[str, ...]) -> str | None:
     """`request_id_from`, with the values the client sent masked: a hostile server can echo
     the bearer token or the 2FA code as its "request id"."""
@@ -499,7 +508,7 @@ def error_from_response(
     return _class_for(status)(
         mask_secrets(message, secrets),
         status=status,
-        headers=headers,
+        headers=mask_header_values(headers, secrets),
         body=mask_secrets(safe_body(body), secrets) if body else None,
         request_id=masked_request_id(headers, secrets),
         retry_after=retry_after,
@@ -535,7 +544,7 @@ def reported_failure(
         return APIStatusError(
             mask_secrets(f"HTTP {status} but the server reported a failure: {message}", secrets),
             status=status,
-            headers=headers,
+            headers=mask_header_values(headers, secrets),
             body=mask_secrets(safe_body(body), secrets),
             request_id=masked_request_id(headers, secrets),
         )

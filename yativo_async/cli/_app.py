@@ -500,6 +500,14 @@ class YativoGroup(click.Group):
                 click.echo(f"error: {text}", err=True)
             sys.exit(EXIT_UNEXPECTED)
         finally:
+            if _held_mask is not None:
+                # Stopped between holding the signals and delivering (an error while the
+                # client closed): let them go, dropping any that came meanwhile.
+                saved = {sig: signal.signal(sig, signal.SIG_IGN)
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
+                _release_signals()
+                for sig, handler in saved.items():
+                    signal.signal(sig, handler)
             if sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
@@ -626,23 +634,63 @@ def _keeping_secret(
 
     async def run(client: YativoClient) -> M | ResponseDecodeError:
         try:
-            return await operation(client)
+            result: M | ResponseDecodeError = await operation(client)
         except ResponseDecodeError as exc:
             if exc.api_secret is None:
                 raise
-            return exc
+            result = exc
+        # The key exists now: Ctrl-C and SIGTERM wait until its secret is delivered
+        # (`_deliver` lets them through), or stopping halfway would lose it.
+        _hold_signals()
+        return result
 
     return run
+
+
+#: the signal mask before `_hold_signals` (``None``: nothing held)
+_held_mask: set[Any] | None = None
+
+
+def _hold_signals() -> None:
+    global _held_mask
+    import signal
+
+    if _held_mask is not None or not hasattr(signal, "pthread_sigmask"):
+        return
+    try:
+        _held_mask = set(signal.pthread_sigmask(signal.SIG_BLOCK,
+                                                {signal.SIGINT, signal.SIGTERM}))
+    except (OSError, ValueError):  # pragma: no cover - not the main thread
+        _held_mask = None
+
+
+def _release_signals() -> None:
+    """Undo `_hold_signals`: a Ctrl-C or SIGTERM that came meanwhile acts now."""
+    global _held_mask
+    import signal
+
+    mask, _held_mask = _held_mask, None
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
              model: CreatedApiKey | RotatedApiKey | ResponseDecodeError, title: str) -> None:
     """Show the result, and the secret exactly where planned (``_secret_out.py``). An
     answer that did not decode but carried the secret (a `ResponseDecodeError` with
-    ``api_secret``): the secret still goes where planned, then the error, exit 3."""
-    if isinstance(model, ResponseDecodeError):
-        _deliver_undecoded(c, where, sink, model)
-        return
+    ``api_secret``): the secret still goes where planned, then the error, exit 3.
+    Ctrl-C and SIGTERM wait until it is done (`_keeping_secret` held them)."""
+    try:
+        if isinstance(model, ResponseDecodeError):
+            _deliver_undecoded(c, where, sink, model)
+        else:
+            _deliver_model(c, where, sink, model, title)
+    finally:
+        _release_signals()
+
+
+def _deliver_model(c: Ctx, where: SecretPlan, sink: SecretFile | None,
+                   model: CreatedApiKey | RotatedApiKey, title: str) -> None:
     secret = model.api_secret.get_secret_value()
     lost: str | None = None
     output_failed: str | None = None
