@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import traceback
 
@@ -150,3 +151,138 @@ def test_the_opt_in_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("YATIVO_ALLOW_INSECURE_HTTP", "maybe")
     with pytest.raises(ValueError, match="YATIVO_ALLOW_INSECURE_HTTP"):
         y.YativoClient.from_env()
+
+
+# -- closing, cut short or given bad arguments; hooks that misbehave ---------------------
+
+async def test_a_close_cut_short_still_ends_running_calls_and_lets_go_of_the_pool() -> None:
+    import asyncio
+
+    from yativo_async.testing import FakeYativo
+
+    async with FakeYativo() as fake:
+        fake.set_faults(latency=3600.0)  # the running call never gets its answer
+        client = y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                retry=y.RetryPolicy.none())  # its own aiohttp transport
+        running = asyncio.create_task(client.api_keys.list())
+        for _ in range(20):  # let it start
+            await asyncio.sleep(0)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.aclose(timeout=3600.0), 0.1)  # a shutdown deadline
+        with pytest.raises(y.ClientClosedError):
+            await running  # ended, not left running against a closed client
+        transport = client._transport
+        assert isinstance(transport, y.AiohttpTransport)
+        for _ in range(500):  # the shielded release finishes on its own
+            if transport._closed and transport._session is None:
+                break
+            await asyncio.sleep(0.01)
+        assert transport._closed and transport._session is None
+
+
+async def test_aclose_with_a_bad_timeout_refuses_before_closing_anything() -> None:
+    client = y.YativoClient(access_token="t" * 10,
+                            transport=y.MockTransport(lambda r: y.Response(status=200,
+                                                                           body=b'{"keys": []}')))
+    for bad, kind in (("5", TypeError), (float("nan"), ValueError), (-1, ValueError)):
+        with pytest.raises(kind):
+            await client.aclose(timeout=bad)  # type: ignore[arg-type]
+        assert not client.closed
+    assert await client.api_keys.list() == []
+    await client.aclose()
+    assert client.closed
+
+
+@pytest.mark.looptime
+async def test_an_async_hook_that_ignores_cancellation_cannot_hold_close_up() -> None:
+    import asyncio
+
+    from yativo_async._hooks import DRAIN_GRACE
+
+    async def stubborn(event: object) -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # swallows close()'s cancellation
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # (ends at the next one)
+
+    client = y.YativoClient(access_token="t" * 10, hooks=y.Hooks(on_request=stubborn),
+                            transport=y.MockTransport(lambda r: y.Response(status=200,
+                                                                           body=b'{"keys": []}')))
+    await client.api_keys.list()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await client.aclose()
+    assert loop.time() - start <= 2 * DRAIN_GRACE + 0.01
+
+
+async def test_a_sync_hook_raising_cancelled_error_does_not_end_the_call() -> None:
+    import asyncio
+
+    def bad(event: object) -> None:
+        raise asyncio.CancelledError()
+
+    async with y.YativoClient(access_token="t" * 10, hooks=y.Hooks(on_request=bad),
+                              transport=y.MockTransport(
+                                  lambda r: y.Response(status=200, body=b'{"keys": []}'))) as c:
+        assert await c.api_keys.list() == []
+
+
+@pytest.mark.parametrize("field", ["backoff_base", "backoff_max", "max_retry_after",
+                                   "max_elapsed"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_retry_policy_refuses_endless_waits(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        y.RetryPolicy(**{field: value})
+
+
+@pytest.mark.looptime
+async def test_backoff_waits_never_pass_max_elapsed() -> None:
+    import asyncio
+
+    policy = y.RetryPolicy(max_attempts=10, backoff_base=1e5, backoff_max=1e6, max_elapsed=2.0)
+    async with y.YativoClient(access_token="t" * 10, retry=policy, transport=y.MockTransport(
+            lambda r: y.Response(status=502, body=b'{"message": "bad gateway"}'))) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(y.APIStatusError):
+            await client.api_keys.list()
+        assert loop.time() - start <= 2.0 + 1e-6
+
+
+@pytest.mark.parametrize(("kwargs", "kind"), [
+    ({"max_wait": float("nan")}, ValueError), ({"max_wait": float("inf")}, ValueError),
+    ({"max_wait": True}, TypeError), ({"token_skew": "x"}, TypeError),
+    ({"token_skew": -5}, ValueError), ({"token_skew": float("nan")}, ValueError),
+])
+def test_the_constructor_checks_what_with_options_checks(kwargs: dict[str, object],
+                                                         kind: type[Exception]) -> None:
+    with pytest.raises(kind):
+        y.YativoClient(api_key="yvk_live_1", api_secret="s" * 10, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_failed_exchange_on_the_old_key_pair_does_not_hold_up_the_new_one() -> None:
+    import asyncio
+
+    from yativo_async.testing import FakeYativo
+
+    fake = FakeYativo()
+    key = fake.add_key()
+    release = asyncio.Event()
+    handle = fake.handle
+
+    async def slow_token(method: str, path: str, headers: object, body: bytes) -> object:
+        if path.endswith("/apikey/token") and b"WRONG" in body:
+            await release.wait()  # the old (wrong) pair's exchange is under way
+        return await handle(method, path, headers, body)  # type: ignore[arg-type]
+
+    fake.handle = slow_token  # type: ignore[method-assign]
+    async with y.YativoClient(api_key=key.api_key, api_secret="yvs_live_WRONGWRONG",
+                              transport=fake.transport(), retry=y.RetryPolicy.none()) as client:
+        first = asyncio.create_task(client.api_keys.list())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await client.rotate_credentials(api_secret=key.api_secret)  # the right pair
+        release.set()
+        with pytest.raises(y.YativoError):
+            await first  # its exchange ran on the old pair: refused
+        assert [k.id for k in await client.api_keys.list()] == [key.id]  # tried at once
+    assert fake.token_exchanges == 1  # only the successful one (the refused is not counted)

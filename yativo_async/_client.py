@@ -5,9 +5,11 @@ and the client's lifecycle. It only wires; a call runs in `_pipeline.py`, endpoi
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import ipaddress
+import math
 import os
 import random
 import sys
@@ -208,6 +210,11 @@ class YativoClient:
             raise TypeError("retry must be a yativo_async.RetryPolicy")
         if not isinstance(token_path, str) or not token_path.startswith("/"):
             raise ValueError("token_path must be a path starting with '/'")
+        max_wait = check_max_wait(max_wait)  # as with_options() checks it
+        if isinstance(token_skew, bool) or not isinstance(token_skew, (int, float)):
+            raise TypeError(f"token_skew must be seconds, not {type(token_skew).__name__}")
+        if not (token_skew >= 0 and math.isfinite(token_skew)):
+            raise ValueError(f"token_skew must be a finite number >= 0, got {token_skew!r}")
         self.token_path = token_path
         self._rng = random.Random(seed)
         self._hooks: Observers | None = observers(hooks)
@@ -436,19 +443,33 @@ class YativoClient:
         await self.aclose()
 
     async def aclose(self, *, timeout: float | None = 0.0) -> None:
-        """Close the client. Idempotent; never raises.
+        """Close the client. Idempotent; never raises once it starts (a ``timeout`` that is
+        not ``None`` or a number >= 0 is a `TypeError`/`ValueError` before anything closes).
 
         Calls still running end with `ClientClosedError` (never a ``CancelledError`` you did
         not ask for): at once by default, or after up to ``timeout`` seconds in which they
         may finish (``timeout=None`` waits for all of them). Then a token exchange under way
-        is cancelled, and the transport is closed if the client made it.
+        is cancelled, and the transport is closed if the client made it. A close cut short
+        (``asyncio.wait_for(client.aclose(timeout=10), 1)``) still ends the running calls and
+        lets go of the connections.
         """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError(f"timeout must be None or a number, not {type(timeout).__name__}")
+            if not timeout >= 0:  # NaN too
+                raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
         if self._closed:
             return
         self._closed = True
         if self._root is not self:
             return  # a view owns nothing: the client and its other views carry on
-        await self._pipeline.close(timeout=timeout)
+        try:
+            await self._pipeline.close(timeout=timeout)
+        finally:
+            # shielded: a close cut short still lets go of what the client holds
+            await asyncio.shield(self._release())
+
+    async def _release(self) -> None:
         await self._tokens.aclose()
         for part in self._redis_parts:
             await part.aclose()

@@ -38,8 +38,11 @@ DEFAULT_RATE_LIMITS: Final = (
 
 
 def _non_negative(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"RetryPolicy.{attr.name} must be >= 0, got {value!r}")
+    # finite too: an infinite (or NaN) backoff or cap is a call that never ends
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (
+        value >= 0 and math.isfinite(value)
+    ):
+        raise ValueError(f"RetryPolicy.{attr.name} must be a finite number >= 0, got {value!r}")
 
 
 def _attempts(_inst: object, attr: attrs.Attribute[int], value: int) -> None:

@@ -249,7 +249,7 @@ class _Calls(Generic[E]):
         for fn in self.fns:
             try:
                 result = fn(event)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:  # a hook's own: the call goes on
                 self._owner._failed(fn, exc)
                 continue
             if result is not None and inspect.isawaitable(result):
@@ -367,7 +367,8 @@ class Hooks(Observer):
             task.cancel()
         if late:
             _log.warning("%d async hook(s) still running at close were cancelled", len(late))
-            await asyncio.wait(late)
+            # bounded too: a hook that swallows its cancellation must not hold close() up
+            await asyncio.wait(late, timeout=DRAIN_GRACE)
 
 
 class Observers:
@@ -434,7 +435,7 @@ class Observers:
         for fn in fns:
             try:
                 fn(event)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:  # the call goes on (rule 2)
                 owner = getattr(fn, "__self__", fn)
                 key = (id(owner), type(event).__name__)
                 if key in self._failed:

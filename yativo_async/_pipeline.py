@@ -538,14 +538,16 @@ class Pipeline:
         seconds (``None``: as long as they take), then end them with `ClientClosedError`."""
         self.closed = True
         me = self._closer = asyncio.current_task()
-        if (timeout is None or timeout > 0) and self._running - {me}:
-            self._drained = asyncio.Event()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), timeout)
-        for task in list(self._running):
-            if task is not me and not task.done():
-                self._closing.add(task)
-                task.cancel()
+        try:
+            if (timeout is None or timeout > 0) and self._running - {me}:
+                self._drained = asyncio.Event()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._drained.wait(), timeout)
+        finally:  # also when the close itself is cut short: no call outlives it
+            for task in list(self._running):
+                if task is not me and not task.done():
+                    self._closing.add(task)
+                    task.cancel()
         # Let each cancelled call reach its handler before the transport goes away.
         for _ in range(3):
             if not self._running - {me}:

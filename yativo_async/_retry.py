@@ -90,15 +90,19 @@ class _Stop(tenacity.stop.stop_base):
 
 
 class _Wait(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+    def __init__(self, policy: RetryPolicy, rng: random.Random, started: float) -> None:
         self._policy = policy
         self._rng = rng
+        self._started = started
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = _failure(retry_state)
         if exc is None:
             return 0.0
-        return backoff(self._policy, retry_state.attempt_number, exc, self._rng)
+        wait = backoff(self._policy, retry_state.attempt_number, exc, self._rng)
+        # never past max_elapsed (a Retry-After that would be stops the call: `should_stop`)
+        left = self._policy.max_elapsed - (asyncio.get_running_loop().time() - self._started)
+        return max(0.0, min(wait, left))
 
 
 class _Retry(tenacity.retry_base):
@@ -125,7 +129,7 @@ def retrying(
     ``max_wait``: the call's limit on waiting for rate-limit budget (see `should_stop`)."""
     return tenacity.AsyncRetrying(
         stop=_Stop(policy, started, max_wait),
-        wait=_Wait(policy, rng),
+        wait=_Wait(policy, rng, started),
         retry=_Retry(policy, idempotent),
         reraise=True,
         sleep=asyncio.sleep,

@@ -327,8 +327,9 @@ class FakeYativo:
 
     @property
     def token_exchanges(self) -> int:
-        """Successful token exchanges served so far."""
-        return self.counters["token_exchanges"]
+        """Successful token exchanges served so far (``counters["token_exchanges"]`` counts
+        every exchange request, ``counters["token_exchange_failures"]`` the refused ones)."""
+        return self.counters["token_exchanges"] - self.counters["token_exchange_failures"]
 
     @property
     def keys_created(self) -> int:
