@@ -543,3 +543,23 @@ async def test_slots_seeded_from_elsewhere_are_counted_before_the_next_take() ->
     with pytest.raises(y.RateLimitError) as info:
         await limiter.acquire()
     assert info.value.retry_after == pytest.approx(30.0)
+
+
+@pytest.mark.looptime
+async def test_status_says_when_the_next_slot_frees() -> None:
+    limiter = SlidingWindowLimiter([y.RateLimit(2, 60.0)], max_wait=0)
+    (window,) = limiter.status()
+    assert (window.remaining, window.next_free_in) == (2, 0.0)  # free now
+    (await limiter.acquire()).release()
+    await asyncio.sleep(10)
+    (await limiter.acquire()).release()
+    await asyncio.sleep(5)  # t = 15: both used, the first frees at t = 60
+    (window,) = limiter.status()
+    assert window.remaining == 0 and window.used == 2
+    assert window.next_free_in == pytest.approx(45.0)
+    limiter2 = SlidingWindowLimiter([y.RateLimit(1, 60.0)])
+    slot = limiter2.try_acquire()
+    assert slot is not None
+    (window,) = limiter2.status()
+    assert window.next_free_in is None  # in flight: frees only when its response is back
+    slot.release()
