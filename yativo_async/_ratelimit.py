@@ -239,6 +239,33 @@ class Limiter(Protocol):
         ...
 
 
+class _Held(Protocol):
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def period(self) -> float: ...
+
+
+def place_window(held: Sequence[_Held], new: RateLimit) -> tuple[str, int | None]:
+    """Where a window the server names goes among the ``held`` ones (both limiters' rule):
+    ``("tighten", i)``: window ``i`` has its period, hold it to the stricter limit;
+    ``("skip", None)``: implied by one held (as long or longer, as strict);
+    ``("add", None)``: a window of its own; ``("fold", i)``: no room (`MAX_WINDOWS`), so
+    window ``i``, the nearest longer one, keeps to it (fewer than N in a longer period is
+    fewer than N in this one), more strictly than needed. An adopted period is capped at
+    the longest configured one, so a longer window exists; if not, ``("fold", None)``."""
+    for i, w in enumerate(held):
+        if abs(w.period - new.period) < 1e-9:
+            return "tighten", i
+    if any(w.period >= new.period and w.limit <= new.limit for w in held):
+        return "skip", None
+    if len(held) < MAX_WINDOWS:
+        return "add", None
+    longer = [i for i, w in enumerate(held) if w.period >= new.period]
+    return "fold", (min(longer, key=lambda i: held[i].period) if longer else None)
+
+
 class _LocalSlot:
     """A slot of a `SlidingWindowLimiter`."""
 
@@ -471,27 +498,14 @@ class SlidingWindowLimiter:
         """Make the windows stricter where ``limits`` says less; add windows it names that
         are not configured. Never loosens."""
         for rl in limits:
-            for w in self._windows:
-                if abs(w.period - rl.period) < 1e-9:
-                    w.limit = min(w.limit, rl.limit)
-                    break
-            else:
-                if any(w.period >= rl.period and w.limit <= rl.limit for w in self._windows):
-                    continue  # implied by a window held already (as long or longer, as strict)
-                if len(self._windows) >= MAX_WINDOWS:
-                    # No room: hold the nearest longer window to this limit instead, which
-                    # keeps to it (fewer than N in the longer period is fewer than N in this
-                    # one), only more strictly than needed. A longer one always exists: an
-                    # adopted period is capped at the longest configured one.
-                    longer = [w for w in self._windows if w.period >= rl.period]
-                    if longer:
-                        nearest = min(longer, key=lambda w: w.period)
-                        nearest.limit = min(nearest.limit, rl.limit)
-                    if not self._too_many_windows:  # once: a server may say it every time
-                        self._too_many_windows = True
-                        _log.warning("the server named more rate-limit windows than the %d "
-                                     "kept; %s is kept through a longer window", MAX_WINDOWS, rl)
-                    continue
+            action, i = place_window(self._windows, rl)
+            if i is not None:  # tighten, or fold in
+                self._windows[i].limit = min(self._windows[i].limit, rl.limit)
+            if action == "fold" and not self._too_many_windows:  # once: said every time
+                self._too_many_windows = True
+                _log.warning("the server named more rate-limit windows than the %d "
+                             "kept; %s is kept through a longer window", MAX_WINDOWS, rl)
+            if action == "add":
                 # A new window starts with the requests already sent inside it, read from
                 # the longest window (every stamp of its period is kept, and an adopted
                 # period is capped at the longest configured one): an empty history would

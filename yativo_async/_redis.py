@@ -54,7 +54,6 @@ from ._errors import RateLimitError, RedisUnavailableError, TokenUnavailableErro
 from ._models import AccessToken
 from ._ratelimit import (
     DEFAULT_MAX_WAIT,
-    MAX_WINDOWS,
     FleetStats,
     Lane,
     MaxWait,
@@ -63,6 +62,7 @@ from ._ratelimit import (
     WindowStatus,
     check_lane,
     check_reserve,
+    place_window,
 )
 from ._secret import Secret
 
@@ -722,21 +722,10 @@ class RedisRateLimiter:
     def adopt(self, limits: Sequence[RateLimit]) -> None:
         """Keep to ``limits`` too where they are stricter (for the whole fleet); never loosen."""
         for rl in limits:
-            for i, mine in enumerate(self._limits):
-                if abs(mine.period - rl.period) < 1e-9:
-                    if rl.limit < mine.limit:
-                        self._limits[i] = rl
-                    break
-            else:  # as SlidingWindowLimiter.adopt: implied ones skipped, at most 16
-                if any(m.period >= rl.period and m.limit <= rl.limit for m in self._limits):
-                    continue
-                if len(self._limits) >= MAX_WINDOWS:
-                    longer = [i for i, m in enumerate(self._limits) if m.period >= rl.period]
-                    if longer:
-                        i = min(longer, key=lambda k: self._limits[k].period)
-                        if rl.limit < self._limits[i].limit:
-                            self._limits[i] = RateLimit(rl.limit, self._limits[i].period)
-                    continue
+            action, i = place_window(self._limits, rl)  # SlidingWindowLimiter.adopt's rule
+            if i is not None and rl.limit < self._limits[i].limit:  # tighten, or fold in
+                self._limits[i] = RateLimit(rl.limit, self._limits[i].period)
+            if action == "add":
                 self._limits.append(rl)
                 self._last_used.append(0)
                 self._history.append(deque())

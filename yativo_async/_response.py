@@ -40,11 +40,11 @@ class APIResponse(Generic[T]):
     def __init__(self, outcome: Outcome, parser: Callable[[APIResponse[T]], T]) -> None:
         response = outcome.response
         self.status: int = response.status
-        headers = response.headers
+        secrets = outcome.secrets  # worked out once (the provider's held secrets included)
         #: the response's headers, lower-case names (a plain dict)
-        self.headers: Mapping[str, str] = mask_header_values(headers, outcome.secrets)
+        self.headers: Mapping[str, str] = mask_header_values(response.headers, secrets)
         self.content: bytes = response.body
-        self.request_id: str | None = masked_request_id(response.headers, outcome.secrets)
+        self.request_id: str | None = masked_request_id(response.headers, secrets)
         self.elapsed: float = outcome.elapsed
         self.attempts: int = outcome.attempts
         self._parser = parser
