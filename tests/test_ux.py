@@ -456,6 +456,29 @@ def test_from_env_without_credentials_fails_and_a_misspelt_option_is_a_type_erro
     assert y.YativoClient.from_env(max_wait=2.0).base_url == y.DEFAULT_BASE_URL
 
 
+def test_blank_credentials_fail_at_construction_and_env_values_are_trimmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A blank token or secret is refused when the client is made, not as a 401 at the
+    # first call of a web app hours later.
+    with pytest.raises(ValueError, match="access_token must not be empty or blank"):
+        y.YativoClient(access_token="   ")
+    with pytest.raises(ValueError, match="api_secret must not be empty or blank"):
+        y.YativoClient(api_key="yvk_1", api_secret=y.Secret(" \t"))
+    for var in ("YATIVO_API_KEY", "YATIVO_API_SECRET", "YATIVO_ACCESS_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    # A blank variable is an unset one: the error names what to set.
+    monkeypatch.setenv("YATIVO_ACCESS_TOKEN", " \n")
+    with pytest.raises(ValueError, match="has no credentials"):
+        y.YativoClient.from_env()
+    # A value with a stray newline (a .env file) means the value without it.
+    monkeypatch.setenv("YATIVO_ACCESS_TOKEN", "tok\r\n")
+    client = y.YativoClient.from_env()
+    provider = client.token_provider
+    assert isinstance(provider, y.StaticTokenProvider)
+    assert provider.ready().value.get_secret_value() == "tok"
+
+
 async def test_unknown_permission_strings_still_pass_at_run_time() -> None:
     recorder = Recorder(answer)
     async with make_client(recorder) as client:

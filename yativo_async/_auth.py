@@ -94,8 +94,8 @@ class StaticTokenProvider:
 
     def __init__(self, access_token: SecretLike) -> None:
         secret = to_secret(access_token, "access_token")
-        if not secret:
-            raise ValueError("access_token must not be empty")
+        if not secret.get_secret_value().strip():
+            raise ValueError("access_token must not be empty or blank")
         self._token = BearerToken(secret)
 
     async def get_token(self) -> BearerToken:
@@ -489,8 +489,8 @@ def _check_credentials(api_key: str, api_secret: SecretLike) -> _Credentials:
     if not isinstance(api_key, str) or not api_key.strip():
         raise ValueError("api_key must be a non-empty string")
     secret = to_secret(api_secret, "api_secret")
-    if not secret:
-        raise ValueError("api_secret must not be empty")
+    if not secret.get_secret_value().strip():
+        raise ValueError("api_secret must not be empty or blank")
     return _Credentials(api_key, secret)
 
 

@@ -356,7 +356,9 @@ class YativoClient:
         env = os.environ
         kwargs: dict[str, Any] = {}
         for var, name in ENV_VARS:
-            value = env.get(var)
+            # A value copied with a stray newline or space ("tok\n" from a .env file) means
+            # the value without it; a blank one (" ") means the variable is not set.
+            value = env.get(var, "").strip()
             if value:
                 kwargs[name] = Secret(value) if name in ("api_secret", "access_token") else value
         insecure = env.get("YATIVO_ALLOW_INSECURE_HTTP", "").strip().lower()
