@@ -273,6 +273,34 @@ async def test_close_cancels_async_hooks_past_the_grace(caplog: pytest.LogCaptur
     assert not any("raised" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.looptime
+async def test_one_hooks_object_on_two_clients_closing_one_leaves_the_others_hooks_alone() -> None:
+    ended: list[tuple[str, str]] = []
+
+    async def slow(event: y.CallEndEvent) -> None:
+        which = "a" if event.operation == "list" else "b"
+        try:
+            await asyncio.sleep(5 if which == "a" else 3)
+            ended.append((which, "done"))
+        except asyncio.CancelledError:
+            ended.append((which, "cancelled"))
+            raise
+
+    shared = y.Hooks(on_call_end=slow)
+    a = client(Script(OK_LIST), shared)
+    b = client(Script(y.Response(status=200, headers={}, body=b'{"id": "k1", "name": "n"}')),
+               shared)
+    await a.api_keys.list()
+    await b.api_keys.get("k1")
+    t0 = now()
+    await a.aclose()  # a's hook is past the grace; b's is not a's to end
+    assert now() - t0 == pytest.approx(y._hooks.DRAIN_GRACE)
+    assert ended == [("a", "cancelled")]
+    await asyncio.sleep(3)
+    assert ended == [("a", "cancelled"), ("b", "done")]
+    await b.aclose()
+
+
 # -- arguments ----------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import itertools
 import logging
@@ -52,6 +53,13 @@ DRAIN_GRACE: Final = 1.0
 #: seconds another thread waits for the client's loop to read its budget (a busy loop makes
 #: a gauge skip one reading rather than stall an exporter)
 BUDGET_READ_TIMEOUT: Final = 1.0
+
+#: while a client's `Observers` hands an event to its observers: the set its async hooks'
+#: tasks join, so closing that client waits for (and cancels) its own hooks' tasks only, not
+#: those another client sharing the same `Hooks` started
+_client_tasks: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    "yativo_async_hook_tasks", default=None
+)
 
 # Call ids are unique in the process, so one observer (an `OpenTelemetry`) may watch several
 # clients. The counter couples nothing: it only names calls.
@@ -347,9 +355,14 @@ class Hooks(Observer):
     def _start(self, fn: object, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
+        client_tasks = _client_tasks.get()
+        if client_tasks is not None:
+            client_tasks.add(task)
 
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
+            if client_tasks is not None:
+                client_tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 exc = t.exception()
                 assert exc is not None
@@ -358,17 +371,25 @@ class Hooks(Observer):
         task.add_done_callback(done)
 
     async def aclose(self) -> None:
-        """Give async hooks still running a moment to finish, then cancel them. Never raises."""
-        pending = {t for t in self._tasks if not t.done()}
-        if not pending:
-            return
-        _done, late = await asyncio.wait(pending, timeout=DRAIN_GRACE)
-        for task in late:
-            task.cancel()
-        if late:
-            _log.warning("%d async hook(s) still running at close were cancelled", len(late))
-            # bounded too: a hook that swallows its cancellation must not hold close() up
-            await asyncio.wait(late, timeout=DRAIN_GRACE)
+        """Give async hooks still running a moment to finish, then cancel them. Never raises.
+
+        A client closing calls this only for the tasks its own calls started (one `Hooks`
+        may watch several clients); called directly, it ends every one."""
+        await _drain(self._tasks)
+
+
+async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
+    """Give ``tasks`` (async hooks still running) `DRAIN_GRACE` seconds, then cancel them."""
+    pending = {t for t in tasks if not t.done()}
+    if not pending:
+        return
+    _done, late = await asyncio.wait(pending, timeout=DRAIN_GRACE)
+    for task in late:
+        task.cancel()
+    if late:
+        _log.warning("%d async hook(s) still running at close were cancelled", len(late))
+        # bounded too: a hook that swallows its cancellation must not hold close() up
+        await asyncio.wait(late, timeout=DRAIN_GRACE)
 
 
 class Observers:
@@ -379,13 +400,15 @@ class Observers:
     raises is logged once and the rest still see the event.
     """
 
-    __slots__ = ("_failed", "budget", "call_end_fns", "call_start_fns", "items", "loop",
-                 "rate_limit_wait_fns", "request_fns", "response_fns", "retry_fns",
+    __slots__ = ("_failed", "budget", "call_end_fns", "call_start_fns", "hook_tasks", "items",
+                 "loop", "rate_limit_wait_fns", "request_fns", "response_fns", "retry_fns",
                  "token_exchange_fns")
 
     def __init__(self, items: Sequence[Observer]) -> None:
         self.items = tuple(items)
         self._failed: set[tuple[int, str]] = set()
+        #: the tasks of `Hooks`' async hooks that this client's events started
+        self.hook_tasks: set[asyncio.Task[Any]] = set()
         #: the loop the client's calls run on (seen at each call's start)
         self.loop: asyncio.AbstractEventLoop | None = None
         #: the budget reader given to the observers (held here: they may hold it weakly)
@@ -432,6 +455,13 @@ class Observers:
             item.bind(budget)
 
     def emit(self, fns: tuple[Callable[[Any], None], ...], event: object) -> None:
+        mark = _client_tasks.set(self.hook_tasks)
+        try:
+            self._emit(fns, event)
+        finally:
+            _client_tasks.reset(mark)
+
+    def _emit(self, fns: tuple[Callable[[Any], None], ...], event: object) -> None:
         for fn in fns:
             try:
                 fn(event)
@@ -452,6 +482,10 @@ class Observers:
 
     async def aclose(self) -> None:
         for item in self.items:
+            if type(item).aclose is Hooks.aclose:
+                # One `Hooks` may watch other clients too: end only what ours started.
+                await _drain(self.hook_tasks)
+                continue
             try:
                 await item.aclose()
             except Exception as exc:
