@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import json
 import socket
 import time
 import tracemalloc
+import warnings
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,6 +24,7 @@ from yativo_async.testing import FakeYativo
 
 from .conftest import sample
 from .hostile.servers import RawRequest, RawServer, chunk, gzip_bomb, response_bytes
+from .test_cli import serve_in_thread
 
 
 async def test_aioresponses_mocks_default_transport() -> None:
@@ -57,6 +60,31 @@ def test_client_survives_two_asyncio_runs() -> None:
         await client.aclose()
 
     asyncio.run(close())
+
+
+def test_a_pool_left_in_a_closed_loop_has_its_sockets_closed() -> None:
+    # The server outlives each asyncio.run (a remote one does): the first run's pooled
+    # connection stays open. aiohttp closes nothing once its loop is closed, so the SDK
+    # closes those sockets when it drops the session, rather than leave them open until
+    # collected (one ResourceWarning per socket, and a server-side connection held).
+    with serve_in_thread(FakeYativo()) as fake:
+        client = y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                allow_insecure_http=True)
+
+        async def call() -> int:
+            return len(await client.api_keys.list())
+
+        async def close() -> None:
+            await client.aclose()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert asyncio.run(call()) == 0
+            assert asyncio.run(call()) == 0  # the first run's session is dropped here
+            asyncio.run(close())  # and the second's here, from a third loop
+            gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
 
 
 async def test_closed_client_raises_clearly(fake: FakeYativo) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Final
 
 import aiohttp
@@ -130,6 +131,8 @@ class AiohttpTransport:
             )
         connector = session.connector
         if connector is not None:
+            if old_loop is not None and old_loop.is_closed():
+                _close_orphaned_sockets(connector)
             connector._close()
         session._connector = None
 
@@ -240,6 +243,22 @@ class AiohttpTransport:
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(limit={self._limit}, owns_session={self._owns_session})"
+
+
+def _close_orphaned_sockets(connector: aiohttp.BaseConnector) -> None:
+    """Close the sockets of a pool whose loop is closed (a client used across two
+    ``asyncio.run`` calls). aiohttp closes nothing once its loop is closed, and a transport
+    cannot close itself without its loop (it asks the loop to finish the close), so each
+    socket would stay open until collected, with a ``ResourceWarning``. The loop's socket
+    transports keep the socket as ``_sock``; any other kind (uvloop's) is left as it is."""
+    protocols = [proto for conns in connector._conns.values() for proto, _ in conns]
+    protocols.extend(connector._acquired)
+    for proto in protocols:
+        transport = proto.transport
+        sock = getattr(transport, "_sock", None)
+        if isinstance(sock, socket.socket):
+            sock.close()
+            transport._sock = None  # type: ignore[union-attr]  # closed: nothing to warn of
 
 
 async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:
