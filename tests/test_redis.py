@@ -148,6 +148,47 @@ async def test_max_wait_fails_fast_with_retry_after(redis_url: str) -> None:
     await b.aclose()
 
 
+async def test_max_wait_zero_takes_free_budget_and_refuses_the_rest(redis_url: str) -> None:
+    # A web app's "never wait": a free slot is taken at once (on Python 3.10/3.11 every call
+    # was refused: the wait for this process's turn gave up before asking), none is waited for.
+    limits = [y.RateLimit(2, 30.0)]
+    fake = FakeYativo(rate_limits=limits, access_token="yat_user_max_wait_zero")  # own budget
+    async with y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                              rate_limits=limits, redis=redis_url, max_wait=0) as client:
+        await client.api_keys.list()
+        await client.api_keys.list()
+        with pytest.raises(y.RateLimitError) as info:
+            await client.api_keys.list()
+    assert info.value.retry_after is not None and info.value.retry_after > 25
+    assert fake.count("status:200") == 2 and fake.count("status:429") == 0
+
+
+async def test_a_window_adopted_for_a_new_period_counts_the_fleets_requests(
+    redis_url: str,
+) -> None:
+    # Two processes have sent one request each when the server announces 3 per 30 s to A:
+    # A's new window starts with both (not empty, which would let 3 more through and earn
+    # the announced 429), and counts B's later requests though B never heard of the window.
+    limits = [y.RateLimit(100, 60.0)]
+    a = y.RedisRateLimiter(redis_url, "adopted", limits, max_wait=0)
+    b = y.RedisRateLimiter(redis_url, "adopted", limits, max_wait=0)
+    (await a.acquire()).release()
+    (await b.acquire()).release()
+    a.adopt([y.RateLimit(3, 30.0)])
+    assert a.limits == (y.RateLimit(100, 60.0), y.RateLimit(3, 30.0))
+    hourly, new = await a.status_async()
+    assert (hourly.used, new.used, new.remaining) == (2, 2, 1)
+    slot = await b.acquire()  # B's third request, still in flight
+    with pytest.raises(y.RateLimitError) as info:
+        await a.acquire()
+    assert info.value.retry_after is not None and info.value.retry_after > 25
+    slot.release()
+    await b.aclose()
+    _, new = await a.status_async()
+    assert (new.used, new.in_flight) == (3, 0)
+    await a.aclose()
+
+
 # Real processes: tests/test_fleet.py.
 
 

@@ -252,6 +252,27 @@ async def test_redis_down_with_local_fallback_keeps_going_at_its_share(
     await client.aclose()
 
 
+async def test_a_window_adopted_before_an_outage_carries_its_requests_to_the_fallback(
+    own_redis: RedisProcess,
+) -> None:
+    # Two requests sent, then the server announces 3 per 30 s (a window read from the
+    # longest one in Redis), then Redis dies: the in-process fallback starts that window
+    # with the two requests, so one more goes and the next is refused.
+    limiter = RedisRateLimiter(own_redis.url, "adopt-outage", [y.RateLimit(100, 60.0)],
+                               max_wait=0, fallback="local", local_share=1.0)
+    for _ in range(2):
+        (await limiter.acquire()).release()
+    await asyncio.gather(*list(limiter._pending))  # both stamped in Redis
+    limiter.adopt([y.RateLimit(3, 30.0)])
+    own_redis.kill()
+    (await limiter.acquire()).release()
+    assert limiter.stats.fallback_slots == 1
+    with pytest.raises(y.RateLimitError) as info:
+        await limiter.acquire()
+    assert info.value.retry_after is not None and info.value.retry_after > 25
+    await limiter.aclose()
+
+
 @pytest.mark.parametrize("fallback", ["fail", "local"])
 async def test_token_cache_with_redis_down(own_redis: RedisProcess, fallback: str) -> None:
     fake = FakeYativo(rate_limits=[])

@@ -84,8 +84,12 @@ _log = logging.getLogger("yativo_async")
 # one hash tag: one cluster slot).
 # ARGV: 1 slot id, 2 lease, 3 lane ('i' interactive, 'b' batch, 'p' priority), 4 reserve
 # share, 5 the epoch this process knows ('' at first), 6 a fresh epoch id, 7 grace seconds,
-# 8 seconds a batch caller naps while an interactive one waits, then (limit, period) per window.
-# A member is a slot id; its score is when the slot frees, in Redis seconds.
+# 8 seconds a batch caller naps while an interactive one waits, then (limit, period, shift) per
+# window. A member is a slot id; its score is when the slot frees, in Redis seconds. A window
+# of its own has shift 0; a window adopted from a server's answer (shift > 0) has no set of
+# its own: it reads the set of the longest configured window (its KEYS entry), whose member
+# scored s was stamped at s - period - shift, so every request of the fleet counts in it,
+# including those sent before it was adopted and by processes that have not adopted it.
 # Returns {status, value, in_flight, epoch}: status 1 granted (value: Redis now), 0 refused
 # (value: seconds to wait), -1 the epoch changed (Redis lost the windows: re-seed first).
 _ACQUIRE = """
@@ -123,17 +127,28 @@ local share = tonumber(ARGV[4])
 local wait = 0
 local in_flight = 0
 for i = 5, #KEYS do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local period = tonumber(ARGV[2 * i])
+  local limit = tonumber(ARGV[3 * i - 6])
+  local period = tonumber(ARGV[3 * i - 5])
+  local shift = tonumber(ARGV[3 * i - 4])
   local cap = limit
   if lane == 'b' and share > 0 and limit > 1 then
     cap = limit - math.min(limit - 1, math.ceil(limit * share - 1e-9))
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  local used = redis.call('ZCARD', KEYS[i])
+  local used
+  local before = 0
+  if shift == 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    used = redis.call('ZCARD', KEYS[i])
+  else
+    used = redis.call('ZCOUNT', KEYS[i], '(' .. (now + shift), '+inf')
+    if used >= cap then
+      before = redis.call('ZCOUNT', KEYS[i], '-inf', now + shift)
+    end
+  end
   if used >= cap then
-    local entry = redis.call('ZRANGE', KEYS[i], used - cap, used - cap, 'WITHSCORES')
-    local frees = tonumber(entry[2])
+    local rank = before + used - cap
+    local entry = redis.call('ZRANGE', KEYS[i], rank, rank, 'WITHSCORES')
+    local frees = tonumber(entry[2]) - shift
     if frees - now > wait then
       wait = frees - now
       if frees > now + period then in_flight = 1 else in_flight = 0 end
@@ -151,9 +166,11 @@ if wait > 0 then
 end
 redis.call('ZREM', KEYS[4], ARGV[1])
 for i = 5, #KEYS do
-  local period = tonumber(ARGV[2 * i])
-  redis.call('ZADD', KEYS[i], now + lease + period, ARGV[1])
-  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+  if tonumber(ARGV[3 * i - 4]) == 0 then
+    local period = tonumber(ARGV[3 * i - 5])
+    redis.call('ZADD', KEYS[i], now + lease + period, ARGV[1])
+    redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+  end
 end
 return {1, tostring(now), 0, epoch}
 """
@@ -394,6 +411,10 @@ class RedisRateLimiter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._n_waiting = 0
         self._last_used: list[int] = [0] * len(self._limits)
+        # Per window: the window whose sorted set it reads (itself, or for a window adopted
+        # from a server's answer the longest configured one) and the shift (see _ACQUIRE).
+        self._sources: list[int] = list(range(len(self._limits)))
+        self._shifts: list[float] = [0.0] * len(self._limits)
         # Rule 9: what this process used, to put back if Redis loses it: slots in flight,
         # and per window the (frees at, id) of stamped slots, in Redis time.
         self._epoch = ""
@@ -431,14 +452,17 @@ class RedisRateLimiter:
         return self._down_since is None
 
     def _keys(self) -> list[str]:
-        """pause, epoch, grace, interactive waiters, then one sorted set per window."""
+        """pause, epoch, grace, interactive waiters, then the sorted set each window reads."""
         p = self._prefix
-        return [f"{p}:pause", f"{p}:epoch", f"{p}:grace", f"{p}:iwait"] + [
-            f"{p}:w{int(rl.period * 1000)}" for rl in self._limits
-        ]
+        return [f"{p}:pause", f"{p}:epoch", f"{p}:grace", f"{p}:iwait", *self._window_keys()]
 
     def _window_keys(self) -> list[str]:
-        return self._keys()[4:]
+        limits, p = self._limits, self._prefix
+        return [f"{p}:w{int(limits[source].period * 1000)}" for source in self._sources]
+
+    def _own(self) -> list[int]:
+        """The windows with a sorted set of their own (stamped at release, kept, re-seeded)."""
+        return [i for i, source in enumerate(self._sources) if source == i]
 
     async def acquire(
         self,
@@ -464,10 +488,16 @@ class RedisRateLimiter:
             else:
                 turn = self._turns[lane]
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())
-                try:
-                    await asyncio.wait_for(turn.acquire(), remaining)
-                except asyncio.TimeoutError:
-                    raise self._budget_error(None, max_wait) from None
+                if remaining is None or not (turn.locked() or getattr(turn, "_waiters", None)):
+                    # Free, nobody queued: taken at once. (Not through wait_for: with
+                    # max_wait=0 it gives up on Python 3.10/3.11 before the lock is even
+                    # asked, and every call failed.)
+                    await turn.acquire()
+                else:
+                    try:
+                        await asyncio.wait_for(turn.acquire(), remaining)
+                    except asyncio.TimeoutError:
+                        raise self._budget_error(None, max_wait) from None
                 try:
                     slot = await self._poll_until_granted(code, deadline, max_wait)
                 finally:
@@ -485,8 +515,8 @@ class RedisRateLimiter:
         while True:
             args: list[Any] = [slot_id, self._lease, code, self._reserve, self._epoch,
                                secrets.token_hex(8), self._grace, self._poll]
-            for rl in self._limits:
-                args += [rl.limit, rl.period]
+            for rl, shift in zip(self._limits, self._shifts, strict=True):
+                args += [rl.limit, rl.period, shift]
             try:
                 status, value, in_flight, epoch = await self._run(
                     self._acquire_script, self._keys(), args
@@ -593,9 +623,11 @@ class RedisRateLimiter:
             if self._offset is not None:
                 now = asyncio.get_running_loop().time()
                 self._local.seed([
-                    [frees - self._offset for frees, _ in history]
+                    [stamp for frees, _ in self._history[source]
+                     if (stamp := frees - shift - self._offset) > now]
                     + [now + rl.period] * len(self._held)
-                    for rl, history in zip(self._limits, self._history, strict=True)
+                    for rl, source, shift in zip(self._limits, self._sources, self._shifts,
+                                                 strict=True)
                 ])
         slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
         self.stats.fallback_slots += 1
@@ -612,11 +644,11 @@ class RedisRateLimiter:
         task.add_done_callback(self._pending.discard)
 
     async def _release(self, slot_id: str, sent: bool) -> None:
-        keys = self._keys()
+        keys, own = self._keys(), self._own()
         try:
             now = float(_text(await self._run(
-                self._release_script, [keys[3], *keys[4:]],
-                ["1" if sent else "0", slot_id, *(rl.period for rl in self._limits)],
+                self._release_script, [keys[3], *(keys[4 + i] for i in own)],
+                ["1" if sent else "0", slot_id, *(self._limits[i].period for i in own)],
             )))
             if sent and slot_id in self._held:
                 self._remember(slot_id, now)
@@ -630,8 +662,9 @@ class RedisRateLimiter:
 
     def _remember(self, slot_id: str, stamped: float) -> None:
         """A stamped slot of ours, kept while its windows are open (to re-seed)."""
-        for rl, history in zip(self._limits, self._history, strict=True):
-            history.append((stamped + rl.period, slot_id))
+        for i in self._own():
+            history = self._history[i]
+            history.append((stamped + self._limits[i].period, slot_id))
             while history and history[0][0] <= stamped:
                 history.popleft()
 
@@ -646,11 +679,11 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         while self._held or any(self._history):
             await asyncio.sleep(every)
-            keys = self._keys()
+            keys, own = self._keys(), self._own()
             try:
                 epoch, now = await self._run(
-                    self._keep_script, [keys[1], *keys[4:]],
-                    [self._epoch, self._lease, *(rl.period for rl in self._limits),
+                    self._keep_script, [keys[1], *(keys[4 + i] for i in own)],
+                    [self._epoch, self._lease, *(self._limits[i].period for i in own),
                      *self._held],
                 )
             except Exception as exc:
@@ -671,17 +704,18 @@ class RedisRateLimiter:
         """Redis lost the windows: put back the slots this process used in the windows
         still open (it knows them exactly) and hold grants back for the grace."""
         async with self._reseeding:
-            keys = self._keys()
+            keys, own = self._keys(), self._own()
             args: list[Any] = [secrets.token_hex(8), self._grace, self._lease, self._epoch]
-            for rl, history in zip(self._limits, self._history, strict=True):
-                held = list(self._held)
-                args += [rl.period, len(history) + len(held)]
+            for i in own:
+                history, held = self._history[i], list(self._held)
+                args += [self._limits[i].period, len(history) + len(held)]
                 for frees, slot_id in history:
                     args += [frees, slot_id]
                 for slot_id in held:
                     args += [0, slot_id]
             epoch = _text(await self._run(self._reseed_script,
-                                          [keys[1], keys[2], *keys[4:]], args))
+                                          [keys[1], keys[2], *(keys[4 + i] for i in own)],
+                                          args))
             if epoch != self._epoch:
                 self.stats.reseeds += 1
                 _log.warning("Redis lost the rate-limit windows (restart or flush): this "
@@ -710,10 +744,13 @@ class RedisRateLimiter:
         windows = self._window_keys()
         now = float(_text(await self._redis.eval(_NOW, 1, windows[0])))
         out = []
-        for i, (rl, key) in enumerate(zip(self._limits, windows, strict=True)):
-            used = int(await self._redis.zcount(key, f"({now}", "+inf"))
+        for i, (rl, key, shift) in enumerate(
+            zip(self._limits, windows, self._shifts, strict=True)
+        ):
+            used = int(await self._redis.zcount(key, f"({now + shift}", "+inf"))
             self._last_used[i] = used
-            in_flight = int(await self._redis.zcount(key, f"({now + rl.period}", "+inf"))
+            in_flight = int(await self._redis.zcount(key, f"({now + shift + rl.period}",
+                                                     "+inf"))
             out.append(WindowStatus(limit=rl.limit, period=rl.period, used=used,
                                     in_flight=in_flight, remaining=max(0, rl.limit - used),
                                     next_free_in=None))
@@ -726,6 +763,15 @@ class RedisRateLimiter:
             if i is not None and rl.limit < self._limits[i].limit:  # tighten, or fold in
                 self._limits[i] = RateLimit(rl.limit, self._limits[i].period)
             if action == "add":
+                # Read from the longest window of its own, which holds every request the
+                # fleet sent in its period (an adopted period is capped at the longest
+                # configured one): the new window starts with the requests already sent
+                # in it, as SlidingWindowLimiter.adopt's does, rather than empty.
+                own = self._own()
+                base = max(own, key=lambda k: self._limits[k].period)
+                longest = self._limits[base].period
+                self._sources.append(base if rl.period <= longest else len(self._limits))
+                self._shifts.append(max(0.0, longest - rl.period))
                 self._limits.append(rl)
                 self._last_used.append(0)
                 self._history.append(deque())
