@@ -149,8 +149,8 @@ async def test_max_wait_fails_fast_with_retry_after(redis_url: str) -> None:
 
 
 async def test_max_wait_zero_takes_free_budget_and_refuses_the_rest(redis_url: str) -> None:
-    # A web app's "never wait": a free slot is taken at once (on Python 3.10/3.11 every call
-    # was refused: the wait for this process's turn gave up before asking), none is waited for.
+    # A web app's "never wait": a free slot is taken at once (every call was refused: the
+    # wait for this process's turn gave up before asking), none is waited for.
     limits = [y.RateLimit(2, 30.0)]
     fake = FakeYativo(rate_limits=limits, access_token="yat_user_max_wait_zero")  # own budget
     async with y.YativoClient(access_token=fake.access_token, transport=fake.transport(),

@@ -490,8 +490,8 @@ class RedisRateLimiter:
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())
                 if remaining is None or not (turn.locked() or getattr(turn, "_waiters", None)):
                     # Free, nobody queued: taken at once. (Not through wait_for: with
-                    # max_wait=0 it gives up on Python 3.10/3.11 before the lock is even
-                    # asked, and every call failed.)
+                    # max_wait=0 it gives up before the lock is even asked, and every call
+                    # failed.)
                     await turn.acquire()
                 else:
                     try:
