@@ -478,3 +478,74 @@ async def test_a_call_waits_for_a_token_no_longer_than_its_own_timeout() -> None
         assert "token" in str(info.value)
         assert server.exchanges == 1 and server.sent_tokens == []
         assert provider(client)._flight is not None  # still running for the others
+
+
+# -- the token path: doc 002's /apikey/token or doc 000's /auth/token -----------------------
+
+
+class OnePathServer:
+    """A server with the token exchange at ``path`` only (404 elsewhere), and a key list."""
+
+    def __init__(self, path: str, *, missing: int = 404, answer: int = 200) -> None:
+        self.path, self.missing, self.answer = path, missing, answer
+        self.paths: list[str] = []
+
+    def __call__(self, request: y.Request) -> y.Response:
+        path = "/" + request.url.split("/api/", 1)[1]
+        self.paths.append(path)
+        if path.endswith("/token") and path != self.path:
+            return y.Response(status=self.missing, body=b'{"message": "Route not found"}')
+        if path == self.path:
+            if self.answer != 200:
+                return y.Response(status=self.answer, body=b'{"message": "Invalid API key"}')
+            body = {"access_token": f"tok_{len(self.paths)}", "expires_in": 3600}
+            return y.Response(status=200, body=json.dumps(body).encode())
+        return y.Response(status=200, body=b'{"keys": []}')
+
+
+def _keyed(server: OnePathServer, **kwargs: Any) -> y.YativoClient:
+    return y.YativoClient(api_key="yvk_1", api_secret="yvs_1", rate_limits=[],
+                          transport=y.MockTransport(server), **kwargs)
+
+
+@pytest.mark.parametrize(("only", "first"), [("/auth/token", "/apikey/token"),
+                                             ("/apikey/token", "/auth/token")])
+@pytest.mark.parametrize("missing", [404, 405])
+async def test_the_token_path_the_server_has_is_found_once_and_kept(
+    only: str, first: str, missing: int
+) -> None:
+    server = OnePathServer(only, missing=missing)
+    async with _keyed(server) as client:  # no token_path given: the SDK's to find
+        client.token_path = first  # (the default is /apikey/token; try either end)
+        view = client.with_options(timeout=5)
+        assert await view.api_keys.list() == []
+        assert client.token_path == only
+        await client.auth.exchange_token()  # next time: straight there
+    assert server.paths == [first, only, "/apikey/list", only]
+
+
+async def test_a_token_path_given_is_the_only_one_tried() -> None:
+    server = OnePathServer("/auth/token")
+    async with _keyed(server, token_path="/apikey/token") as client:
+        with pytest.raises(y.NotFoundError, match="Route not found"):
+            await client.api_keys.list()
+    assert server.paths == ["/apikey/token"]
+
+
+async def test_no_token_path_on_the_server_is_the_first_paths_error() -> None:
+    server = OnePathServer("/oauth/token")
+    async with _keyed(server) as client:
+        with pytest.raises(y.NotFoundError) as info:
+            await client.api_keys.list()
+        assert client.token_path == "/apikey/token"
+    assert server.paths == ["/apikey/token", "/auth/token"]
+    assert info.value.status == 404
+
+
+async def test_a_refused_key_pair_on_the_other_path_is_that_refusal_and_the_path_is_kept() -> None:
+    server = OnePathServer("/auth/token", answer=401)
+    async with _keyed(server) as client:
+        with pytest.raises(y.AuthenticationError, match="Invalid API key"):
+            await client.api_keys.list()
+        assert client.token_path == "/auth/token"
+    assert server.paths == ["/apikey/token", "/auth/token"]

@@ -318,12 +318,17 @@ def test_revoke_not_confirmed_exits_8_and_sends_nothing(served_fake: FakeYativo,
     assert routes(served_fake) == []
 
 
-def test_generate_sends_a_2fa_code_only_when_given(served_fake: FakeYativo) -> None:
-    invoke(served_fake, "keys", "generate", "--name", "a", "--json")
+def test_generate_sends_a_2fa_code_only_when_one_is_to_hand(served_fake: FakeYativo) -> None:
+    # Doc 000 needs none; doc 002 asks one of every key operation: sent when given or
+    # made from the TOTP secret, never required.
+    invoke(served_fake, "keys", "generate", "--name", "a", "--json",
+           env={"YATIVO_TOTP_SECRET": ""})
     invoke(served_fake, "keys", "generate", "--name", "b", "--json", "--2fa",
-           served_fake.totp_now())
+           served_fake.totp_now(), env={"YATIVO_TOTP_SECRET": ""})
+    invoke(served_fake, "keys", "generate", "--name", "c", "--json")  # the secret is set
     sent = [e for e in served_fake.journal if e.route == "generate"]
-    assert ["x-2fa-token" in e.headers for e in sent] == [False, True]
+    assert ["x-2fa-token" in e.headers for e in sent] == [False, True, True]
+    assert len(served_fake.keys) == 3
 
 
 def test_2fa_option_only_on_commands_that_use_it() -> None:

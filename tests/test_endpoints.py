@@ -136,6 +136,20 @@ async def test_missing_2fa_raises_before_sending(fake: FakeYativo) -> None:
         (lambda c: c.api_keys.get(42), TypeError),
         (lambda c: c.api_keys.generate(name="x", expires_at="tomorrow"), ValueError),
         (lambda c: c.api_keys.update_permissions("k", [], two_factor_code="123456"), ValueError),
+        # an empty set is refused, not sent (doc 002: "one or more of")
+        (lambda c: c.api_keys.create(name="x", permissions=[], two_factor_code="123456"),
+         ValueError),
+        (lambda c: c.api_keys.generate(name="x", permissions=[]), ValueError),
+        # ASCII digits only: "١٢٣٤٥٦" and "¹²³⁴⁵⁶" pass str.isdigit()
+        (lambda c: c.api_keys.revoke("k", two_factor_code="\u0661\u0662\u0663\u0664\u0665\u0666"),
+         ValueError),
+        (lambda c: c.api_keys.create(name="x", two_factor_code="\u00b9\u00b2\u00b3\u2074\u2075\u2076"),
+         ValueError),
+        # control characters in a key id (sent percent-encoded before)
+        (lambda c: c.api_keys.get("a\x00b"), ValueError),
+        (lambda c: c.api_keys.revoke("key\x1b[31m", two_factor_code="123456"), ValueError),
+        (lambda c: c.api_keys.get("k\x7f"), ValueError),
+        (lambda c: c.api_keys.get("k\x85"), ValueError),
     ],
 )
 async def test_bad_arguments_fail_before_sending(fake: FakeYativo, call, error) -> None:  # type: ignore[no-untyped-def]

@@ -263,9 +263,13 @@ async def test_a_given_code_or_callable_is_asked_once_per_call() -> None:
     (None, None, False),  # no limit: the server's 30 s are waited out
     (60.0, None, False),  # 30 s is within it
 ])
+@pytest.mark.parametrize("rate_limits", [None, []], ids=["limited", "unlimited"])
 async def test_a_429_asking_longer_than_max_wait_fails_fast(
-    client_wait: float | None, call_wait: float | None, fails_fast: bool
+    client_wait: float | None, call_wait: float | None, fails_fast: bool,
+    rate_limits: list[y.RateLimit] | None,
 ) -> None:
+    # With rate_limits=[] (no budget of its own) the client's max_wait still bounds the
+    # wait for a server's Retry-After.
     seen: list[float] = []
 
     def server(request: y.Request) -> y.Response:
@@ -276,8 +280,9 @@ async def test_a_429_asking_longer_than_max_wait_fails_fast(
         return y.Response(status=200, body=b'{"keys": []}')
 
     loop = asyncio.get_running_loop()
+    limits = {} if rate_limits is None else {"rate_limits": rate_limits}
     async with y.YativoClient(access_token="t" * 10, transport=y.MockTransport(server),
-                              max_wait=client_wait) as client:
+                              max_wait=client_wait, **limits) as client:
         view = client if call_wait is None else client.with_options(max_wait=call_wait)
         start = loop.time()
         if fails_fast:

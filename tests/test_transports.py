@@ -87,6 +87,26 @@ def test_a_pool_left_in_a_closed_loop_has_its_sockets_closed() -> None:
     assert leaks == []
 
 
+async def test_a_mock_handler_may_name_headers_as_the_docs_do() -> None:
+    # "Retry-After", "X-Request-Id", "X-RateLimit-Limit": read as the lower-case names
+    # every real transport gives (they were silently ignored).
+    def handler(request: y.Request) -> y.Response:
+        return y.Response(status=429, headers={"Retry-After": "7", "X-Request-Id": "req_9",
+                                               "X-RateLimit-Limit": "30"},
+                          body=b'{"message": "slow down"}')
+
+    transport = y.MockTransport(handler)
+    request = y.Request(method="GET", url="https://api.test/api/apikey/list", headers={})
+    response = await transport.send(request)
+    assert dict(response.headers) == {"retry-after": "7", "x-request-id": "req_9",
+                                      "x-ratelimit-limit": "30"}
+    async with y.YativoClient(access_token="tok_x", transport=transport, max_wait=1) as client:
+        with pytest.raises(y.RateLimitError) as info:
+            await client.api_keys.list()
+        assert client.rate_limits[0] == y.RateLimit(30, 60.0)
+    assert (info.value.retry_after, info.value.request_id) == (7.0, "req_9")
+
+
 async def test_closed_client_raises_clearly(fake: FakeYativo) -> None:
     client = y.YativoClient(access_token=fake.access_token, transport=fake.transport())
     await client.aclose()

@@ -479,6 +479,47 @@ def test_blank_credentials_fail_at_construction_and_env_values_are_trimmed(
     assert provider.ready().value.get_secret_value() == "tok"
 
 
+async def test_a_generated_keys_rate_limit_block_is_adopted_where_stricter() -> None:
+    def server(request: y.Request) -> y.Response:
+        return json_response(200, {"success": True, "data": {
+            **CREATED, "rate_limit": {"requests_per_minute": 10, "requests_per_hour": 9000,
+                                      "requests_per_day": 0}}})
+
+    async with y.YativoClient(access_token="tok_USER", transport=y.MockTransport(server),
+                              two_factor=TOTP) as client:
+        gen = await client.api_keys.generate(name="n")
+        assert gen.rate_limit is not None
+        # 10/min is stricter: kept; 9,000/h is looser and a count of 0 says nothing
+        assert client.rate_limits == (y.RateLimit(10, 60.0), y.RateLimit(3000, 3600.0),
+                                      y.RateLimit(50_000, 86_400.0))
+
+
+async def test_generate_sends_a_2fa_code_when_one_is_to_hand_and_asks_no_person() -> None:
+    # Doc 000 sends no code with generate; doc 002 says every key operation needs one.
+    import pyotp
+
+    recorder = Recorder(answer)
+    async with make_client(recorder) as client:  # a TOTP secret: a code goes
+        await client.api_keys.generate(name="n")
+    assert recorder.requests[0].headers["X-2FA-Token"] == pyotp.TOTP(TOTP).now()
+    asked: list[int] = []
+
+    def prompt() -> str:
+        asked.append(1)
+        return "123456"
+
+    recorder = Recorder(answer)
+    async with y.YativoClient(access_token="tok_USER", base_url="https://api.test/api",
+                              two_factor=prompt, transport=y.MockTransport(recorder),
+                              rate_limits=[]) as client:
+        await client.api_keys.generate(name="n")  # a person at a prompt is not asked
+        await client.api_keys.generate(name="n", two_factor_code="654321")
+    assert asked == []
+    assert "X-2FA-Token" not in recorder.requests[0].headers
+    assert recorder.requests[1].headers["X-2FA-Token"] == "654321"
+    assert "two_factor_token" not in json.loads(recorder.requests[1].body or b"")
+
+
 async def test_unknown_permission_strings_still_pass_at_run_time() -> None:
     recorder = Recorder(answer)
     async with make_client(recorder) as client:

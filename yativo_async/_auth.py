@@ -566,6 +566,8 @@ def check_code(code: object) -> str:
     if not isinstance(code, str):
         raise TypeError(f"a 2FA code must be a str, not {type(code).__name__}")
     code = code.strip()
-    if not (code.isdigit() and 6 <= len(code) <= 8):
-        raise ValueError("a 2FA code must be 6 to 8 digits")
+    # ASCII digits only: str.isdigit() also takes "١٢٣٤٥٦" and "¹²³⁴⁵⁶", which no server
+    # reads as a code (and httpx cannot even put in a header).
+    if not (code.isascii() and code.isdigit() and 6 <= len(code) <= 8):
+        raise ValueError("a 2FA code must be 6 to 8 digits (0-9)")
     return code

@@ -95,7 +95,7 @@ class ClientOptions(TypedDict, total=False):
     transport: Transport | None
     retry: RetryPolicy | None
     timeout: float | Timeouts
-    token_path: str
+    token_path: str | None
     token_skew: float
     user_agent: str | None
     seed: int | None
@@ -132,7 +132,9 @@ class YativoClient:
             A transport you pass in is yours: the client never closes it.
         retry: the `RetryPolicy`.
         timeout: seconds per attempt, or `Timeouts`.
-        token_path: ``"/apikey/token"`` (doc 002, default) or ``"/auth/token"`` (doc 000).
+        token_path: ``"/apikey/token"`` (doc 002) or ``"/auth/token"`` (doc 000). Unset,
+            the client starts with ``"/apikey/token"`` and, if the server answers 404 or
+            405 there, uses ``"/auth/token"`` from then on (and the other way round).
         redis: a URL or a ``redis.asyncio.Redis`` (extra ``redis``): the key's rate-limit
             budget and its bearer token are shared with every process on that Redis.
         interactive_reserve: the share of every rate-limit window that ``"batch"`` calls may
@@ -175,7 +177,7 @@ class YativoClient:
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | Timeouts = 30.0,
-        token_path: str = TOKEN_PATH,
+        token_path: str | None = None,
         token_skew: float = 60.0,
         user_agent: str | None = None,
         seed: int | None = None,
@@ -208,6 +210,10 @@ class YativoClient:
         self._retry = retry if retry is not None else RetryPolicy()
         if not isinstance(self._retry, RetryPolicy):
             raise TypeError("retry must be a yativo_async.RetryPolicy")
+        #: whether the token path is the SDK's to choose (it finds the one the server has)
+        self._token_path_auto = token_path is None
+        if token_path is None:
+            token_path = TOKEN_PATH
         if not isinstance(token_path, str) or not token_path.startswith("/"):
             raise ValueError("token_path must be a path starting with '/'")
         max_wait = check_max_wait(max_wait)  # as with_options() checks it
@@ -232,7 +238,7 @@ class YativoClient:
             self._redis_owned = redis_client if owned else None
         self._limiter: Limiter
         if not rate_limits:
-            self._limiter = NullLimiter()
+            self._limiter = NullLimiter(max_wait=max_wait)  # a server 429's wait is bounded
         elif redis_client is not None:
             identity = api_key or (
                 access_token.get_secret_value() if isinstance(access_token, Secret)

@@ -70,7 +70,7 @@ def _strict_int(value: Any, _t: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     raise TypeError(f"expected an integer, got {value!r:.40}")
 

@@ -136,7 +136,7 @@ class HttpxTransport:
             status = resp.status_code
             encoding = resp.headers.get("content-encoding")
             length = resp.headers.get("content-length", "")
-            if encoding is None and length.isdigit() and int(length) > cap:
+            if encoding is None and length.isascii() and length.isdigit() and int(length) > cap:
                 # Declared too long: refuse before reading; leaving the block unread drops
                 # the connection instead of draining it.
                 raise too_large(request, cap, status)

@@ -109,14 +109,15 @@ class KeyRateLimit(_Serialisable):
     requests_per_day: int | None = None
 
     def to_rate_limits(self) -> list[RateLimit]:
-        """As `RateLimit` windows, for ``YativoClient(rate_limits=...)``."""
+        """As `RateLimit` windows, for ``YativoClient(rate_limits=...)``; a count that is
+        absent or not a positive number says nothing and gives no window."""
         out = []
         for count, period in (
             (self.requests_per_minute, 60.0),
             (self.requests_per_hour, 3600.0),
             (self.requests_per_day, 86_400.0),
         ):
-            if count is not None:
+            if count is not None and count > 0:
                 out.append(RateLimit(count, period))
         return out
 

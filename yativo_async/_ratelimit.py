@@ -676,11 +676,15 @@ class SlidingWindowLimiter:
 
 
 class NullLimiter:
-    """Limiting turned off (``rate_limits=[]``)."""
+    """Limiting turned off (``rate_limits=[]``). ``max_wait`` still bounds how long a call
+    waits out a server 429's ``Retry-After`` (the client's own budget is never waited for)."""
 
     time_waited = 0.0
     waiting = 0
     limits: tuple[RateLimit, ...] = ()
+
+    def __init__(self, *, max_wait: float | None = None) -> None:
+        self.max_wait = max_wait
 
     async def acquire(
         self,

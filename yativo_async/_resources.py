@@ -13,6 +13,7 @@ Every endpoint is written once, in the ``with_raw_response`` class, returning an
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -23,7 +24,7 @@ import attrs
 
 from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from ._converter import decode, decode_key_list, parse_datetime, tag
-from ._errors import ResponseDecodeError
+from ._errors import APIStatusError, ResponseDecodeError
 from ._models import (
     AccessToken,
     AnyPermission,
@@ -38,12 +39,14 @@ from ._models import (
 )
 from ._pipeline import Call, Options, Outcome
 from ._ratelimit import Lane
-from ._response import APIResponse, decode_failure
+from ._response import APIResponse, call_failure
 from ._sansio import header_safe, key_path, mask_secrets, request_id_from
 from ._secret import Secret, SecretLike, to_secret
 
 if TYPE_CHECKING:
     from ._client import YativoClient
+
+_log = logging.getLogger("yativo_async")
 
 __all__ = [
     "ApiKeysResource",
@@ -64,6 +67,9 @@ def _model(cls: type[_M]) -> Callable[[APIResponse[_M]], _M]:
     return parse
 
 
+_CREATED: Final = _model(CreatedApiKey)
+
+
 def _key_list(raw: APIResponse[list[ApiKey]]) -> list[ApiKey]:
     return decode_key_list(raw.content, status=raw.status, request_id=raw.request_id)
 
@@ -75,18 +81,44 @@ def _nothing(_raw: APIResponse[None]) -> None:
 async def _send_exchange(
     client: YativoClient, options: Options, api_key: str, api_secret: Secret
 ) -> tuple[APIResponse[AccessToken], float]:
-    """``POST {token_path}``: the raw response and the loop time the request left."""
+    """``POST {token_path}``: the raw response and the loop time the request left.
+
+    With no ``token_path`` given, the path is the SDK's to find: doc 002 names
+    ``/apikey/token``, doc 000 ``/auth/token``. A 404 or 405 on one is answered by trying the
+    other, once; whichever the server has is kept (on the client all its views share)."""
     secret = api_secret.get_secret_value()
-    call = Call(
-        name="token exchange",
-        method="POST",
-        path=client.token_path,
-        body={"api_key": api_key, "api_secret": secret},
-        auth=False,
-        priority=True,
-        secrets=(secret,),
-    )
-    outcome = await client._pipeline.run(call, options)
+    root = client._root
+    path = root.token_path
+
+    def exchange(at: str) -> Call:
+        return Call(
+            name="token exchange",
+            method="POST",
+            path=at,
+            body={"api_key": api_key, "api_secret": secret},
+            auth=False,
+            priority=True,
+            secrets=(secret,),
+        )
+
+    call = exchange(path)
+    try:
+        outcome = await client._pipeline.run(call, options)
+    except APIStatusError as exc:
+        other = _OTHER_TOKEN_PATH.get(path) if root._token_path_auto else None
+        if other is None or exc.status not in (404, 405):
+            raise
+        call = exchange(other)
+        try:
+            outcome = await client._pipeline.run(call, options)
+        except APIStatusError as again:
+            if again.status in (404, 405):
+                raise exc from None  # neither is there: the error of the path tried first
+            root.token_path = other  # it is there (a bad key pair, say): keep it
+            raise
+        root.token_path = other
+        _log.info("the token endpoint is %s on this server (%s answered %d)",
+                  other, path, exc.status)
 
     def parse(raw: APIResponse[AccessToken]) -> AccessToken:
         failure = None
@@ -120,6 +152,9 @@ async def exchange_token(
     raw, sent_at = await _send_exchange(client, client._options, api_key, api_secret)
     return raw.parse(), sent_at
 
+
+#: doc 002's token path and doc 000's: with no ``token_path`` given, one answers for the other
+_OTHER_TOKEN_PATH: Final = {"/apikey/token": "/auth/token", "/auth/token": "/apikey/token"}
 
 #: the same frozen value every time: building a 16-field Call costs ~2.5 µs a call
 _LIST: Final = Call(name="list", method="GET", path="/apikey/list")
@@ -206,7 +241,7 @@ class ApiKeysWithRawResponse(_Endpoints):
         """``POST /apikey/create``; see `ApiKeysResource.create`."""
         body: dict[str, Any] = {"name": _check_name(name)}
         if permissions is not None:
-            body["permissions"] = _check_permissions(permissions)
+            body["permissions"] = _check_some_permissions(permissions, "omit it for the default")
         if expires_in_days is not None:
             body["expires_in_days"] = _check_days(expires_in_days)
         self._options(timeout, extra_headers)
@@ -229,13 +264,32 @@ class ApiKeysWithRawResponse(_Endpoints):
         """``POST /apikey/generate``; see `ApiKeysResource.generate`."""
         body: dict[str, Any] = {"name": _check_name(name)}
         if permissions is not None:
-            body["permissions"] = _check_permissions(permissions)
+            body["permissions"] = _check_some_permissions(permissions, "omit it for all scopes")
         if expires_at is not None:
             body["expires_at"] = _check_expires_at(expires_at)
-        code = check_code(two_factor_code) if two_factor_code is not None else None
+        self._options(timeout, extra_headers)
+        # Doc 000 sends no 2FA code with generate; doc 002 says every key operation needs
+        # one. So a code goes when there is one to hand: given to the call, or made from
+        # the client's TOTP secret (never asked of a person at a prompt for this call).
+        code, renew = None, None
+        source = self._client._two_factor
+        if two_factor_code is not None:
+            code = check_code(two_factor_code)
+        elif source is not None and source.renewable:
+            code, renew = await source.code(), source
         call = Call(name="generate", method="POST", path="/apikey/generate", body=body,
-                    idempotent=False, code=code, key_name=name)
-        return await self._run(call, _model(CreatedApiKey), timeout, extra_headers)
+                    idempotent=False, code=code, renew_code=renew, key_name=name)
+        client = self._client
+
+        def parse(raw: APIResponse[CreatedApiKey]) -> CreatedApiKey:
+            created = _CREATED(raw)
+            if created.rate_limit is not None:
+                # The server said what a key of this account may send: where that is
+                # stricter than this client's windows, keep to it too (never loosens).
+                client._limiter.adopt(created.rate_limit.to_rate_limits())
+            return created
+
+        return await self._run(call, parse, timeout, extra_headers)
 
     async def rotate(
         self,
@@ -291,9 +345,7 @@ class ApiKeysWithRawResponse(_Endpoints):
     ) -> APIResponse[None]:
         """``PUT /apikey/{id}/permissions``; see `ApiKeysResource.update_permissions`."""
         path = key_path(key_id, "/permissions")
-        perms = _check_permissions(permissions)
-        if not perms:
-            raise ValueError("permissions must not be empty")
+        perms = _check_some_permissions(permissions, "revoke the key to take every one away")
         self._options(timeout, extra_headers)
         code, renew = await self._two_factor(two_factor_code, "update_permissions")
         call = Call(name="update_permissions", method="PUT", path=path,
@@ -351,7 +403,7 @@ class ApiKeysResource:
         try:
             return decode_key_list(response.body, status=response.status, request_id=rid)
         except ResponseDecodeError as exc:
-            failure = decode_failure(exc, outcome, rid)
+            failure = call_failure(exc, outcome, rid)
         raise failure  # outside the handler: the unmasked original is not its __context__
 
     async def get(
@@ -407,7 +459,10 @@ class ApiKeysResource:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CreatedApiKey:
         """``POST /apikey/generate`` (doc 000): scoped permissions (omit for all scopes),
-        optional ``expires_at``. Not retried where it may have reached the server.
+        optional ``expires_at``. Not retried where it may have reached the server. Sends
+        ``X-2FA-Token`` when a code is to hand (``two_factor_code=``, or the client's TOTP
+        secret) and needs none otherwise: doc 000 sends none, doc 002 asks one of every key
+        operation.
 
         Raises: see `ApiKeysResource` (`OutcomeUnknownError` names the key to look for).
         """
@@ -592,6 +647,14 @@ def _check_permissions(permissions: object, arg: str = "permissions") -> list[st
         if value not in out:
             out.append(value)
     return out
+
+
+def _check_some_permissions(permissions: object, otherwise: str) -> list[str]:
+    """`_check_permissions`, and at least one (an empty set is refused, not sent)."""
+    perms = _check_permissions(permissions)
+    if not perms:
+        raise ValueError(f"permissions must not be empty ({otherwise})")
+    return perms
 
 
 def _check_days(days: object) -> int:

@@ -6,12 +6,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
-from ._errors import ResponseDecodeError
+from ._errors import APIStatusError, ResponseDecodeError
 from ._pipeline import Outcome
-from ._sansio import mask_header_values, mask_secrets, masked_request_id
+from ._sansio import mask_header_values, mask_secrets, masked_request_id, reported_failure
 from ._secret import Secret
 
-__all__ = ["APIResponse", "decode_failure"]
+__all__ = ["APIResponse", "call_failure", "decode_failure"]
 
 T = TypeVar("T")
 
@@ -31,7 +31,9 @@ class APIResponse(Generic[T]):
         content: the body as bytes.
 
     ``parse()`` decodes the body into the model the plain method returns (once; later calls
-    give the same object) and raises `ResponseDecodeError` when it does not fit.
+    give the same object) and raises `ResponseDecodeError` when it does not fit, or
+    `APIStatusError` with the server's message when it says it failed (``{"success":
+    false, "message": ...}`` or ``{"status": "error", ...}`` with a 2xx).
     """
 
     __slots__ = ("_outcome", "_parsed", "_parser", "attempts", "content", "elapsed", "headers",
@@ -54,11 +56,11 @@ class APIResponse(Generic[T]):
     def parse(self) -> T:
         """The model (or ``None`` for an operation that returns nothing)."""
         if self._parsed is _UNPARSED:
-            failure: ResponseDecodeError | None = None
+            failure: ResponseDecodeError | APIStatusError | None = None
             try:
                 self._parsed = self._parser(self)
             except ResponseDecodeError as exc:
-                failure = decode_failure(exc, self._outcome, self.request_id)
+                failure = call_failure(exc, self._outcome, self.request_id)
             if failure is not None:
                 # Raised outside the handler: the unmasked original is not kept as the
                 # new error's __context__.
@@ -70,6 +72,24 @@ class APIResponse(Generic[T]):
             f"APIResponse(status={self.status}, request_id={self.request_id!r}, "
             f"attempts={self.attempts}, elapsed={self.elapsed:.3f})"
         )
+
+
+def call_failure(
+    exc: ResponseDecodeError, outcome: Outcome, request_id: str | None
+) -> ResponseDecodeError | APIStatusError:
+    """What a caller gets for a body of ``outcome`` that failed to decode: `decode_failure`,
+    or, when the body says the call failed (a 2xx carrying doc 000's ``{"success": false,
+    "message": ...}`` or ``{"status": "error", ...}``), the `APIStatusError` with the
+    server's message that a revoke gets, not a missing field. Only read on a failure to
+    decode (the common answer is not read twice), and never over a salvaged new secret.
+    Raise it outside the ``except`` that caught ``exc``."""
+    failure = decode_failure(exc, outcome, request_id)
+    if failure.api_secret is not None:
+        return failure
+    response = outcome.response
+    reported = reported_failure(response.status, response.headers, response.body,
+                                secrets=outcome.secrets)
+    return failure if reported is None else reported
 
 
 def decode_failure(

@@ -119,7 +119,8 @@ def build_request(
                    max_response_bytes=max_response_bytes)
 
 
-_BAD_ID: Final = re.compile(r"[\s/?#]")
+#: whitespace, path and query characters, and control characters (C0, DEL, C1)
+_BAD_ID: Final = re.compile(r"[\s/?#\x00-\x1f\x7f-\x9f]")
 
 
 def key_path(key_id: str, suffix: str = "") -> str:

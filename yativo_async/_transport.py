@@ -400,6 +400,15 @@ class MockTransport:
         cap = response_cap(request)
         if len(result.body) > cap:
             raise too_large(request, cap, result.status)
+        headers = result.headers
+        if any(name != name.lower() for name in headers):
+            # A handler written from the docs says "Retry-After", "X-Request-Id": the
+            # client reads lower-case names (as every HTTP library's transport gives them).
+            lowered: dict[str, str] = {}
+            for name, value in headers.items():
+                key = name.lower()
+                lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
+            result = make_response(result.status, lowered, result.body)
         return result
 
     async def aclose(self) -> None:

@@ -121,6 +121,40 @@ async def test_a_server_echoing_the_token_in_a_failure_envelope_shows_no_secret(
     assert_no_secret(info.value)
 
 
+MODEL_CALLS = pytest.mark.parametrize("call", [
+    lambda c: c.api_keys.list(),
+    lambda c: c.api_keys.get(KEY),
+    lambda c: c.api_keys.create(name="n", permissions=["read"]),
+    lambda c: c.api_keys.generate(name="n"),
+    lambda c: c.api_keys.rotate(KEY, adopt=False),
+    lambda c: c.api_keys.with_raw_response.get(KEY),
+], ids=["list", "get", "create", "generate", "rotate", "raw-get"])
+
+
+async def _parsed(call: Awaitable[Any]) -> Any:
+    result = await call
+    return result.parse() if isinstance(result, y.APIResponse) else result
+
+
+@MODEL_CALLS
+@pytest.mark.parametrize("body", [
+    {"success": False, "message": "Name already taken"},
+    {"status": "error", "message": "Name already taken"},
+    {"success": False, "message": "Name already taken", "data": None},
+    {"success": False, "message": "Name already taken", "data": {}},
+], ids=["success-false", "status-error", "data-null", "data-empty"])
+async def test_a_200_that_reports_failure_on_a_model_call_keeps_the_servers_message(
+    call: Callable[[y.YativoClient], Awaitable[Any]], body: dict[str, Any],
+) -> None:
+    # Not "required field missing @ $.api_key": the server's own words, as revoke gets them.
+    async with RawServer(_answer(200, body)) as server, client_for(server.base_url) as client:
+        with pytest.raises(y.APIStatusError) as info:
+            await bounded(_parsed(call(client)))
+    assert info.value.status == 200
+    assert "Name already taken" in str(info.value)
+    assert len(server.requests) == 1
+
+
 # -- replays -----------------------------------------------------------------------------
 
 def _lost_then(status: int, body: Any) -> Callable[[RawRequest, asyncio.StreamWriter],

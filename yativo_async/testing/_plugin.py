@@ -9,12 +9,23 @@ Both keep the documented limits, 60 requests a minute: 5,000 calls through them 
 83 minutes of real time. For volume, build ``FakeYativo(rate_limits=[])`` and
 ``YativoClient(rate_limits=[])`` yourself, or run in virtual time (``fake.transport()``
 under ``looptime``).
+
+It also makes ``aioresponses`` work on aiohttp >= 3.14 (`fix_aioresponses`, where
+aioresponses is installed and still needs it), so mocking the default transport with it
+works in any test session, with no set-up.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import AsyncIterator
+
+from ._compat import fix_aioresponses
+
+
+def pytest_configure() -> None:
+    """Before any test: aioresponses mocks aiohttp >= 3.14 as it did older ones."""
+    fix_aioresponses()
 
 if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
