@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -266,13 +267,14 @@ async def test_r8_short_tokens_do_not_cause_an_exchange_per_request() -> None:
 async def test_r8_a_token_stale_on_arrival_is_sent_not_exchanged_for_ever(ttl: int) -> None:
     # The token's usable life (half of a 1 s lifetime; 0 and negative are read as 1 s) is
     # over before its 0.6 s exchange returns. The call sends it (the server judges it)
-    # instead of handing the slot back and exchanging again without end.
+    # instead of handing the slot back and exchanging again without end: a token already
+    # stale when it came cannot be helped by another exchange.
     server = TokenServer(ttl=ttl)
     server.delay = 0.6
     async with client_for(server, timeout=5.0) as client:
         assert await asyncio.wait_for(client.api_keys.list(), 60) == []
-    assert server.exchanges == 2  # the first, and one more on finding it stale: no more
-    assert server.sent_tokens == ["tok2"]
+    assert server.exchanges == 1
+    assert server.sent_tokens == ["tok1"]
 
 
 # R9 ------------------------------------------------------------------------------------
@@ -549,3 +551,124 @@ async def test_a_refused_key_pair_on_the_other_path_is_that_refusal_and_the_path
             await client.api_keys.list()
         assert client.token_path == "/auth/token"
     assert server.paths == ["/apikey/token", "/auth/token"]
+
+
+# -- long queues and tokens that expire in them ------------------------------------------
+
+
+@pytest.mark.looptime
+async def test_a_queue_longer_than_a_token_lives_sends_no_expired_token() -> None:
+    # 30 calls on 10 per hour with 15-minute tokens: most wait hours for budget. Each is
+    # sent with a live token (no 401s, nothing fails), comes back to the front of the queue
+    # after a refresh (the pace stays 10 per hour), and each refresh is one exchange.
+    limits = [y.RateLimit(10, 3600.0)]
+    fake = FakeYativo(token_ttl=900, rate_limits=limits, seed=5)
+    key = fake.add_key("bot", ["read"])
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), rate_limits=limits) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(30)),
+                                       return_exceptions=True)
+        elapsed = loop.time() - t0
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert fake.count("status:401") == 0 and fake.count("status:429") == 0
+    # 30 lists and the exchanges share 10 an hour: the lists end within the 4th hour
+    assert elapsed < 4 * 3600
+    assert fake.token_exchanges <= 5
+
+
+@pytest.mark.looptime
+async def test_a_views_max_wait_bounds_the_wait_for_a_token_queued_for_budget() -> None:
+    # The client waits for budget as long as it takes (a batch job shares it); a request
+    # handler's view says max_wait=1. The hour's budget is spent and the token expired: the
+    # exchange the call needs queues for budget under the client's settings, but the
+    # view's call fails at once with the wait it would face.
+    limits = [y.RateLimit(100, 3600.0)]
+    fake = FakeYativo(token_ttl=600, rate_limits=limits, seed=1)
+    key = fake.add_key("app", ["read"])
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), rate_limits=limits) as client:
+        await asyncio.gather(*(client.api_keys.list() for _ in range(99)))
+        await asyncio.sleep(700)  # the token expired; budget back only at t = 3,600
+        web = client.with_options(max_wait=1.0)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(y.RateLimitError) as info:
+            await web.api_keys.list()
+        assert loop.time() - t0 <= 1.0
+        assert info.value.from_client
+        assert info.value.retry_after is not None and info.value.retry_after > 2000
+        # the exchange goes on for the calls that wait: a plain call gets its token
+        assert len(await client.api_keys.list()) == 1
+    assert fake.count("status:401") == 0
+
+
+@pytest.mark.looptime
+async def test_time_the_exchange_queued_for_budget_is_not_counted_against_timeout() -> None:
+    # The hour's budget is spent at t = 0 and the token expires at t = 300: the exchange
+    # queues for budget until t = 3,600, then takes 1 s on the network. Calls waiting for it
+    # with the default 30 s timeout: the one whose 30 s ran out during that second (it came
+    # at 3,570.5) timed out, though the exchange had been on the network for half a second.
+    server = TokenServer(ttl=600)
+    limits = [y.RateLimit(5, 3600.0)]
+    async with client_for(server, rate_limits=limits) as client:
+        for _ in range(4):
+            await client.api_keys.list()  # with the exchange: 5 of the hour's 5
+        server.delay = 1.0
+        loop = asyncio.get_running_loop()
+
+        async def call_at(when: float) -> list[y.ApiKey]:
+            await asyncio.sleep(when - loop.time())
+            return await client.api_keys.list()
+
+        results = await asyncio.gather(*(call_at(t) for t in (700.0, 2200.0, 3570.5)),
+                                       return_exceptions=True)
+    assert results == [[], [], []]
+    assert server.exchanges == 2
+
+
+@pytest.mark.looptime
+async def test_a_callers_own_cancel_stays_a_cancelled_error_when_close_comes_too() -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("Python 3.10 cannot tell two cancels apart (Task.cancelling)")
+    server = TokenServer()
+    server.api_delay = 10.0
+    client = client_for(server)
+    handler = asyncio.ensure_future(client.api_keys.list())
+    await asyncio.sleep(0.01)  # in flight
+    handler.cancel()  # the handler's own client left...
+    await client.aclose()  # ...and the app shuts down in the same loop iteration
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    # close's own cancel alone is still ClientClosedError
+    client = client_for(server)
+    call = asyncio.ensure_future(client.api_keys.list())
+    await asyncio.sleep(0.01)
+    await client.aclose()
+    with pytest.raises(y.ClientClosedError):
+        await call
+
+
+@pytest.mark.looptime
+async def test_calls_waiting_on_an_old_pair_exchange_get_the_new_pairs_token() -> None:
+    # The token expired; 100 calls wait on an exchange made with the old secret (2 s on the
+    # network). Meanwhile an operator rotates the key and the bot is given the new secret:
+    # the old pair's refusal says nothing about the new one, which is tried at once for
+    # every waiting call (they failed with AuthenticationError).
+    fake = FakeYativo(token_ttl=600, rate_limits=[], seed=1)
+    key = fake.add_key("bot", ["read"])
+    async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                              transport=fake.transport(), rate_limits=[]) as bot, \
+            y.YativoClient(access_token=fake.access_token, two_factor=fake.totp_secret,
+                           transport=fake.transport(), rate_limits=[]) as ops:
+        await bot.api_keys.list()
+        await asyncio.sleep(600)  # the token expired
+        fake.set_faults("token", latency=2.0)
+        calls = [asyncio.ensure_future(bot.api_keys.list()) for _ in range(100)]
+        await asyncio.sleep(0.5)  # the exchange (old secret) is on its way
+        rotated = await ops.api_keys.rotate(key.id)  # the old secret is dead now
+        await bot.rotate_credentials(api_secret=rotated.api_secret)
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert fake.token_exchanges == 2  # the first token, and the new pair's

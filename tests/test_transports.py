@@ -7,6 +7,7 @@ import contextlib
 import gc
 import gzip
 import json
+import os
 import socket
 import time
 import tracemalloc
@@ -85,6 +86,45 @@ def test_a_pool_left_in_a_closed_loop_has_its_sockets_closed() -> None:
             gc.collect()
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert leaks == []
+
+
+def _child_calls(client: y.YativoClient, results: Any) -> None:
+    async def main() -> None:
+        try:
+            results.put(len(await client.api_keys.list()))
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_using_the_client_leaves_the_parents_connections_working() -> None:
+    # A worker forked from a process whose client has idle pooled connections uses the
+    # inherited client. Closing those connections in the child unregistered them from the
+    # epoll instance parent and child share: every parent call on one hung until timeout.
+    import multiprocessing
+
+    with serve_in_thread(FakeYativo(rate_limits=[])) as fake:
+        client = y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                allow_insecure_http=True, timeout=3.0,
+                                retry=y.RetryPolicy(max_attempts=1))
+
+        async def main() -> list[int]:
+            await asyncio.gather(*(client.api_keys.list() for _ in range(5)))  # 5 pooled
+            context = multiprocessing.get_context("fork")
+            results = context.Queue()
+            child = context.Process(target=_child_calls, args=(client, results))
+            with warnings.catch_warnings():  # 3.12+: "multi-threaded ... fork()"
+                warnings.simplefilter("ignore", DeprecationWarning)
+                child.start()
+            await asyncio.to_thread(child.join, 30)
+            assert child.exitcode == 0 and results.get(timeout=5) == 0
+            out = [len(await client.api_keys.list()) for _ in range(5)]
+            await client.aclose()
+            return out
+
+        assert asyncio.run(main()) == [0] * 5  # each on a pooled connection, none hung
 
 
 async def test_a_mock_handler_may_name_headers_as_the_docs_do() -> None:

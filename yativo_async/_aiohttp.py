@@ -5,7 +5,8 @@ Rules:
   ``__init__``), and one session (one connection pool) serves every concurrent request;
 * a session the user passed in is theirs: never closed here;
 * a session made in a loop that has since been closed (a client used across two
-  ``asyncio.run`` calls) is dropped and a new one made in the current loop;
+  ``asyncio.run`` calls) is dropped and a new one made in the current loop; so is one
+  inherited by a forked child, without touching the parent's connections;
 * aiohttp errors (and anything else foreign it raises) become `APIConnectionError`/
   `APITimeoutError` here, once, ``from exc``;
 * redirects are never followed (``allow_redirects=False`` on every request, whatever the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import Final
 
@@ -49,6 +51,11 @@ __all__ = ["AiohttpTransport"]
 
 _log = logging.getLogger("yativo_async")
 _DEFAULT_TIMEOUT: Final = 30.0
+
+#: forks this process descends from: a session made before a fork belongs to the parent
+_forks = [0]
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class AiohttpTransport:
@@ -81,6 +88,7 @@ class AiohttpTransport:
         self._connect_timeout = connect_timeout
         self._keepalive_timeout = keepalive_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._forks = _forks[0]  # of the session held (see `_forks`)
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._closed = False
         #: the last request whose headers passed `check_headers` (requests are frozen values,
@@ -97,10 +105,14 @@ class AiohttpTransport:
             return self._session
         loop = asyncio.get_running_loop()
         session = self._session
-        if session is not None and self._loop is not loop:
+        if session is not None and (self._loop is not loop or self._forks != _forks[0]):
             # Made in another loop. That loop is gone (asyncio.run closed it) or this is a
-            # second loop: a session cannot cross loops, so drop it and start afresh.
-            self._discard(session)
+            # second loop, or a forked child's copy of its parent's: a session cannot cross
+            # loops or processes, so drop it and start afresh.
+            if self._forks != _forks[0]:
+                self._leave_to_parent(session)
+            else:
+                self._discard(session)
             session = None
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
@@ -117,7 +129,22 @@ class AiohttpTransport:
                 session._retry_connection = False
             self._session = session
             self._loop = loop
+            self._forks = _forks[0]
         return session
+
+    def _leave_to_parent(self, session: aiohttp.ClientSession) -> None:
+        """Drop a session this forked child inherited. Its connections are the parent's:
+        closing them through aiohttp would unregister the sockets from the event loop's
+        epoll instance, which parent and child share, and the parent's pooled connections
+        would never be read again (each call on one hangs until its timeout). Only the
+        child's copies of the sockets are closed (the parent's stay open and watched)."""
+        connector = session.connector
+        if connector is not None:
+            _close_orphaned_sockets(connector)
+            connector._conns.clear()
+            connector._acquired.clear()
+            connector._closed = True  # nothing left for its close (or collection) to do
+        session._connector = None
 
     def _discard(self, session: aiohttp.ClientSession) -> None:
         """Drop a session made in another loop. Nothing can be awaited across loops, so the

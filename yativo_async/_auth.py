@@ -428,10 +428,11 @@ class ExchangeTokenProvider:
             if creds is not self._creds:
                 # The key pair was swapped (`rotate_credentials`) while this exchange ran on
                 # the old one: its failure says nothing about the new pair, which is tried
-                # afresh at once (no backoff armed, nothing cached against it).
+                # at once for the calls waiting on this flight (the old secret was just
+                # revoked, say), with no backoff armed and nothing cached against it.
                 if self._on_exchange is not None:
                     self._report(reason, started, None, exc)
-                raise
+                return await self._fly(reason, self._creds)
             self._failures += 1
             ceiling = min(self._backoff_max, self._backoff_base * 2 ** (self._failures - 1))
             delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # jittered, never 0

@@ -56,6 +56,7 @@ from ._errors import (
     APITimeoutError,
     ClientClosedError,
     OutcomeUnknownError,
+    RateLimitError,
     YativoError,
 )
 from ._hooks import CallScope, Observers
@@ -232,6 +233,10 @@ class Pipeline:
         self.totp_secret: str | None = None
         #: priority calls (token exchanges) waiting for a rate-limit slot now
         self._priority_queued = 0
+        #: when the last token exchange of this client left the queue for the network
+        self._exchange_started = float("-inf")
+        #: calls in `_token_within`, woken when an exchange joins or leaves the queue
+        self._token_watchers: list[asyncio.Future[None]] = []
         self.transport = transport
         self._try_acquire: Callable[..., Slot | None] | None = None
         self.limiter = limiter
@@ -334,7 +339,12 @@ class Pipeline:
                 raise
             except asyncio.CancelledError:
                 if task is not None and task in self._closing:
-                    raise self._closed_error(call, task) from None
+                    if not _cancelled_by_others(task):
+                        raise self._closed_error(call, task) from None
+                    # Cancelled by its caller too (a request handler whose client left,
+                    # then the shutdown): the caller's own cancel stays a CancelledError.
+                    self._closing.discard(task)
+                    task.uncancel()  # type: ignore[attr-defined]  # ours (3.11+: see cancelling())
                 raise
         except BaseException as final:
             stats.failed += 1
@@ -370,46 +380,55 @@ class Pipeline:
                 f"{call.name} needs credentials: give api_key/api_secret or access_token"
             )
         replayed = False
+        # Back in the queue after it was served once (its token went stale in the queue, or
+        # a 401 is replayed): at its front, not behind everyone who came after it.
+        front = False
         while True:  # once, or twice when 7. replays a 401
-            stale = 0
             while True:  # 1-2. token, then slot
                 token = None
+                fresh = True
                 if tokens is not None and call.auth:
                     ready = self._ready
                     token = ready() if ready is not None else None
                     if token is None:
-                        token = await self._token_within(tokens, options.timeout)
+                        token = await self._token_within(tokens, options)
+                    fresh = token.expires_at is None or loop.time() < token.expires_at
                 if scope is not None:
                     queued, waited_before = loop.time(), limiter.time_waited
                 slot = None
+                priority = call.priority or front
                 if self._try_acquire is not None and options.lane == "interactive":
-                    slot = self._try_acquire(priority=call.priority)
+                    slot = self._try_acquire(priority=priority)
                 if slot is None:
                     if call.priority:  # the token exchange, queued for budget (`_token_within`)
-                        self._priority_queued += 1
+                        self._exchange_queued(1)
                     try:
                         slot = await limiter.acquire(
-                            priority=call.priority, lane=options.lane, max_wait=options.max_wait
+                            priority=priority, lane=options.lane, max_wait=options.max_wait
                         )
                     finally:
                         if call.priority:
-                            self._priority_queued -= 1
+                            self._exchange_queued(-1)
+                if call.priority:
+                    self._exchange_started = loop.time()
                 # The limiter counts only real waits (a fast path adds nothing, and runs nothing
                 # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
                 if scope is not None and limiter.time_waited > waited_before:
                     scope.rate_limit_wait(loop.time() - queued)
                 if (
                     token is None or token.expires_at is None
-                    or loop.time() < token.expires_at or stale
+                    or loop.time() < token.expires_at or not fresh
                 ):
                     break
                 # The token expired while we queued for budget (hours, when a day's budget is
-                # spent): it is never sent. The slot goes back unsent and we start over, once:
-                # a token that is stale again (a lifetime shorter than its exchange takes) is
-                # sent as it is, and the server judges it (a 401 is replayed once, step 7),
-                # rather than exchanging tokens for ever.
+                # spent): it is never sent. The slot goes back unsent; with a fresh token the
+                # call comes back to the front of the queue (it was first in line), so a long
+                # queue does not send expired tokens, earn 401s and fail. A token already
+                # stale when it came (a lifetime shorter than its exchange takes) is sent as
+                # it is, and the server judges it (a 401 is replayed once, step 7), rather
+                # than exchanging tokens for ever.
                 slot.release(sent=False)
-                stale += 1
+                front = True
             # A bodiless call with nothing per attempt (a list) sends the same request value as
             # the last one like it while the call, its options and the token are the same
             # objects: reuse it (requests are frozen values; this spares a header dict and a
@@ -469,10 +488,12 @@ class Pipeline:
                 response.status == 401 and token is not None and tokens is not None
                 and self._refreshable and not replayed
             ):
-                # 7. The token was revoked or expired early: clear it, replay once.
+                # 7. The token was revoked or expired early: clear it, replay once (at
+                # the front of the queue: the call was served once already).
                 tokens.invalidate(token)
                 self.stats.auth_replays += 1
                 replayed = True
+                front = True
                 continue
             break
         status = response.status  # 8.
@@ -495,28 +516,81 @@ class Pipeline:
         # `elapsed` is the response's arrival for now; `run` makes it the call's
         return Outcome(response, sent_at, number, now, call.secrets, token, code, self)
 
-    async def _token_within(self, tokens: TokenProvider, timeout: float) -> BearerToken:
+    async def _token_within(self, tokens: TokenProvider, options: Options) -> BearerToken:
         """The provider's token, waited for no longer than the call's own ``timeout`` while
         the exchange is on the network: a call with ``timeout=1`` does not wait out an
         exchange that takes the client's 30 s (and its retries). Time the exchange spends
-        queued for rate-limit budget does not count (that wait is ``max_wait``'s, as for
-        any request). The exchange itself goes on (the provider shields it) for the calls
-        that wait longer."""
+        queued for rate-limit budget does not count against ``timeout``: that wait is the
+        call's ``max_wait``'s, as for any request (a view's ``max_wait=1`` fails in 1 s,
+        though the exchange queues under the client's own). The exchange itself goes on
+        (the provider shields it) for the calls that wait longer."""
+        loop = asyncio.get_running_loop()
+        timeout = options.timeout
+        max_wait = options.max_wait
+        if max_wait is DEFAULT_MAX_WAIT:
+            max_wait = getattr(self._limiter, "max_wait", None)
+        started = loop.time()
+        queued_for = 0.0  # time the exchange spent queued for budget while we waited
         pending = asyncio.ensure_future(tokens.get_token())
         try:
             while True:
-                done, _ = await asyncio.wait((pending,), timeout=timeout)
-                if done:
+                now = loop.time()
+                if self._priority_queued:
+                    if max_wait is not None:
+                        # Past max_wait, or budget surely further off than it: fail now.
+                        error = self._no_budget_for_token(max_wait)
+                        if queued_for >= max_wait or (
+                            error.retry_after is not None
+                            and error.retry_after > max_wait - queued_for
+                        ):
+                            raise error
+                    step = None if max_wait is None else max_wait - queued_for
+                else:
+                    on_network = now - max(started, self._exchange_started)
+                    if on_network >= timeout:
+                        raise APITimeoutError(
+                            f"no token within the call's timeout of {timeout} s: the token "
+                            "exchange is still running", maybe_sent=False,
+                        )
+                    step = timeout - on_network
+                moved = loop.create_future()  # the exchange joins or leaves the queue
+                self._token_watchers.append(moved)
+                queued = bool(self._priority_queued)
+                try:
+                    await asyncio.wait((pending, moved), timeout=step,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not moved.done():
+                        moved.cancel()
+                        with contextlib.suppress(ValueError):
+                            self._token_watchers.remove(moved)
+                if queued:
+                    queued_for += loop.time() - now
+                if pending.done():
                     return pending.result()
-                if self._priority_queued:  # the exchange is queued for budget, not on the network
-                    continue
-                raise APITimeoutError(
-                    f"no token within the call's timeout of {timeout} s: the token exchange "
-                    "is still running", maybe_sent=False,
-                )
         finally:
             if not pending.done():
                 pending.cancel()
+
+    def _exchange_queued(self, delta: int) -> None:
+        """A token exchange of this client joins (+1) or leaves (-1) the queue for budget:
+        calls waiting for its token switch between ``max_wait`` and ``timeout`` (above)."""
+        self._priority_queued += delta
+        watchers, self._token_watchers = self._token_watchers, []
+        for moved in watchers:
+            if not moved.done():
+                moved.set_result(None)
+
+    def _no_budget_for_token(self, max_wait: float) -> RateLimitError:
+        """A call's ``max_wait`` ran out while the token exchange it needs waited for budget."""
+        waits = [w.next_free_in for w in self._limiter.status()
+                 if w.remaining == 0 and w.next_free_in is not None]
+        return RateLimitError(
+            f"client-side rate limit: the token exchange this call needs is waiting for "
+            f"budget past max_wait={max_wait} s",
+            retry_after=max(waits) if waits else None,
+            from_client=True,
+        )
 
     def held(self) -> tuple[str, ...]:
         """The client's own long-lived secrets (every API secret its provider has held, its
@@ -593,6 +667,13 @@ class Pipeline:
         if info.remaining is not None and info.reset_after is not None:
             limiter.server_budget(info.remaining, now + info.reset_after)
         return said.retry_after
+
+
+def _cancelled_by_others(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` was cancelled by someone besides `Pipeline.close` (which cancels it
+    once). Python 3.10 cannot tell: there, close's error wins."""
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is not None and cancelling() > 1
 
 
 def _secrets(
