@@ -128,9 +128,12 @@ async def test_request_cancelled_in_flight_still_stamps() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         (status,) = client.rate_limit_status()
-        assert status.used == 1  # it may have reached the server
-        assert status.in_flight == 0
+        assert status.used == 1  # it may have reached the server...
+        assert status.in_flight == 1  # ...and may still be on its way: held a while
         assert status.remaining == 4
+        await asyncio.sleep(2.0)  # twice its 1 s on the way
+        (status,) = client.rate_limit_status()
+        assert (status.used, status.in_flight, status.remaining) == (1, 0, 4)
 
 
 @pytest.mark.looptime
@@ -563,3 +566,36 @@ async def test_status_says_when_the_next_slot_frees() -> None:
     (window,) = limiter2.status()
     assert window.next_free_in is None  # in flight: frees only when its response is back
     slot.release()
+
+
+@pytest.mark.looptime
+async def test_requests_cancelled_on_their_way_still_count_where_the_server_sees_them() -> None:
+    # A congested moment, 200 ms from the client to the server: ten requests cancelled 50 ms
+    # after they left (request handlers whose clients went away) still arrive. Stamped at
+    # the cancel, their slots freed early, and once the network was quick again the next
+    # ten landed in the same server window: 20 in 1 s, ten 429s.
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+    latency = [0.0]
+
+    async def server(request: y.Request) -> y.Response:
+        delay = latency[0]
+        loop.call_later(delay, lambda: arrivals.append(loop.time()))  # on the wire regardless
+        await asyncio.sleep(2 * delay)
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    async with y.YativoClient(access_token="t" * 10, transport=y.MockTransport(server),
+                              rate_limits=[y.RateLimit(10, 1.0)]) as client:
+        await client.api_keys.list()
+        await asyncio.sleep(1.1)
+        latency[0] = 0.2
+        handlers = [asyncio.ensure_future(client.api_keys.list()) for _ in range(10)]
+        await asyncio.sleep(0.05)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        latency[0] = 0.0
+        await asyncio.gather(*(client.api_keys.list() for _ in range(10)))
+    assert len(arrivals) == 21
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert busiest <= 10

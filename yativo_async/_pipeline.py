@@ -209,6 +209,10 @@ class Outcome:
                 f"elapsed={self.elapsed:.3f})")
 
 
+#: the least time a request cancelled on its way stays in flight (`_release_after_cancel`)
+CANCEL_HOLD: Final = 1.0
+
+
 class Pipeline:
     """Runs calls for one client (and every ``with_options()`` view of it)."""
 
@@ -233,6 +237,8 @@ class Pipeline:
         self.totp_secret: str | None = None
         #: priority calls (token exchanges) waiting for a rate-limit slot now
         self._priority_queued = 0
+        #: the longest recent round trip (decaying), 0 until one came back
+        self._rtt = 0.0
         #: when the last token exchange of this client left the queue for the network
         self._exchange_started = float("-inf")
         #: calls in `_token_within`, woken when an exchange joins or leaves the queue
@@ -461,15 +467,23 @@ class Pipeline:
             sent_at = loop.time()
             if scope is not None:
                 scope.request(number)
+            cancelled = False
             try:
                 response = await self.transport.send(request)
             except BaseException as exc:
                 if scope is not None:
                     scope.response(number, None, loop.time() - sent_at, None, exc)
+                cancelled = isinstance(exc, asyncio.CancelledError)
                 raise
             finally:
-                slot.release()  # 5. stamped now: the server saw the request no later than this
+                if cancelled:
+                    self._release_after_cancel(slot, loop, sent_at, options.timeout)
+                else:
+                    slot.release()  # 5. stamped now: the server saw it no later than this
             now = loop.time()
+            # a slow-moving high-water mark of round trips (see `_release_after_cancel`)
+            rtt = now - sent_at
+            self._rtt = rtt if rtt > self._rtt else self._rtt * 0.98
             if scope is not None:
                 scope.response(number, response.status, now - sent_at,
                                masked_request_id(response.headers,
@@ -571,6 +585,19 @@ class Pipeline:
         finally:
             if not pending.done():
                 pending.cancel()
+
+    def _release_after_cancel(
+        self, slot: Slot, loop: asyncio.AbstractEventLoop, sent_at: float, timeout: float
+    ) -> None:
+        """A request cancelled on its way (a request handler whose client left) may still
+        reach the server after the cancel: stamped now, its slot would free early and the
+        server would see more than N in a window. So it stays in flight a while longer,
+        then is stamped: twice the longest round trip seen lately or twice its own time so
+        far, at least `CANCEL_HOLD` (a latency that jumps as the cancel comes), at most the
+        request's timeout (which would have ended it anyway)."""
+        elapsed = loop.time() - sent_at
+        margin = min(timeout, max(2 * self._rtt, 2 * elapsed, CANCEL_HOLD))
+        loop.call_later(margin, slot.release)
 
     def _exchange_queued(self, delta: int) -> None:
         """A token exchange of this client joins (+1) or leaves (-1) the queue for budget:
