@@ -475,3 +475,150 @@ async def test_a_slot_in_flight_past_its_lease_is_renewed(redis_url: str) -> Non
 def test_the_client_lease_follows_the_request_timeout() -> None:
     client = y.YativoClient(access_token="t", redis="redis://127.0.0.1:1/0", timeout=7.0)
     assert client._limiter._lease == 7.0 + y._redis.LEASE_MARGIN  # type: ignore[attr-defined]
+
+
+# -- a Redis that hangs, refuses, or goes while the token is exchanged ---------------------
+
+
+async def test_a_hung_redis_fails_each_call_in_one_timeout_and_close_is_quick(
+    own_redis: RedisProcess,
+) -> None:
+    # SIGSTOP: connections open, nothing answers. Calls failed one per 10 s (each queued
+    # call asked Redis again, twice), max_wait was ignored and aclose() took 10 s.
+    import os
+    import signal
+
+    limits = [y.RateLimit(100, 1.0)]
+    fake = FakeYativo(rate_limits=limits)
+    client = y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                            rate_limits=limits, redis=own_redis.url)
+    await client.api_keys.list()  # a pooled connection to Redis; then Redis hangs
+    await client.api_keys.list()
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        results = await asyncio.gather(*(client.api_keys.list() for _ in range(3)),
+                                       return_exceptions=True)
+        elapsed = loop.time() - t0
+        assert all(isinstance(r, y.RedisUnavailableError) for r in results), results
+        assert elapsed < 4.0  # one read timeout (2 s) for all three, not 10 s each
+        t0 = loop.time()
+        await client.aclose()
+        assert loop.time() - t0 < 3.0
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    assert fake.count("status:200") == 2
+
+
+async def test_data_redis_refuses_is_a_yativo_error_not_a_raw_redis_one(redis_url: str) -> None:
+    limits = [y.RateLimit(100, 1.0)]
+    limiter = RedisRateLimiter(redis_url, "tampered", limits)
+    r = aioredis.from_url(redis_url)
+    try:
+        await r.hset("yativo:rl:{tampered}:w1000", "x", "y")  # a window of the wrong type
+        with pytest.raises(y.RedisUnavailableError, match=r"refused.*WRONGTYPE"):
+            await limiter.acquire()
+    finally:
+        await r.delete("yativo:rl:{tampered}:w1000")
+        await r.aclose()
+        await limiter.aclose()
+
+
+async def test_redis_back_after_an_outage_is_used_at_once_for_the_token(
+    own_redis: RedisProcess,
+) -> None:
+    # The token cache could not be read (RedisUnavailableError): that armed the exchange
+    # backoff, and calls kept failing "Redis is unreachable" for up to 30 s after it was back.
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    client = y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                            transport=fake.transport(), rate_limits=[], redis=own_redis.url)
+    own_redis.kill()
+    with pytest.raises(y.RedisUnavailableError):
+        await client.api_keys.list()
+    own_redis.start()
+    assert [k.id for k in await client.api_keys.list()] == [key.id]  # at once
+    await client.aclose()
+
+
+async def test_a_token_exchanged_while_redis_goes_is_kept(own_redis: RedisProcess) -> None:
+    # The exchange went out under the fleet's lock, then Redis died: the token it brought
+    # back was thrown away ("nothing was sent", or a second exchange).
+    fake = FakeYativo(rate_limits=[])
+    key = fake.add_key()
+    fake.set_faults("token", latency=0.5)
+    client = y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                            transport=fake.transport(), rate_limits=[], redis=own_redis.url)
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.2)  # the exchange is on its way
+        await asyncio.to_thread(own_redis.kill)
+
+    keys, _ = await asyncio.gather(client.api_keys.list(), kill_soon())
+    assert [k.id for k in keys] == [key.id]
+    assert fake.token_exchanges == 1
+    await client.aclose()
+
+
+async def test_the_token_lock_outlives_an_exchange_that_waits_for_budget(redis_url: str) -> None:
+    # An exchange held up (by budget, say) past the lock's life: the lock expired and a
+    # second process exchanged too. The holder renews it; the other waits for its token.
+    from yativo_async._redis import RedisTokenCache
+
+    exchanges = 0
+
+    async def slow_exchange(api_key: str, api_secret: y.Secret) -> tuple[y.AccessToken, float]:
+        nonlocal exchanges
+        exchanges += 1
+        await asyncio.sleep(2.0)  # four times the lock's 0.5 s
+        token = y.AccessToken(access_token=y.Secret("tok_1"), expires_in=3600,
+                              token_type="Bearer")
+        return token, asyncio.get_running_loop().time()
+
+    caches = [RedisTokenCache(redis_url, lock_ttl=0.5, wait_timeout=1.0) for _ in range(2)]
+    secret = y.Secret("yvs_lock_renewed")
+    first = asyncio.ensure_future(caches[0].fetch("yvk_lock", secret, slow_exchange,
+                                                  reject=None))
+    await asyncio.sleep(0.1)  # the first holds the lock
+    token, _ = await caches[1].fetch("yvk_lock", secret, slow_exchange, reject=None)
+    assert token.access_token.get_secret_value() == "tok_1"
+    await first
+    assert exchanges == 1
+    for cache in caches:
+        await cache.aclose()
+
+
+def test_bad_redis_settings_are_refused_at_construction() -> None:
+    import redis as sync_redis
+
+    from yativo_async._redis import RedisTokenCache
+
+    limits = [y.RateLimit(1, 1.0)]
+    for kwargs in ({"lease": float("nan")}, {"grace": float("inf")}, {"poll": 0},
+                   {"retry_redis": -1}, {"max_wait": -1}, {"max_wait": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            RedisRateLimiter("redis://127.0.0.1:1", "n", limits, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_wait"):
+        RedisRateLimiter("redis://127.0.0.1:1", "n", limits, max_wait="5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name"):
+        RedisRateLimiter("redis://127.0.0.1:1", "", limits)
+    for kwargs in ({"lock_ttl": 0}, {"poll": -1}, {"wait_timeout": float("inf")},
+                   {"refresh_ratio": 0}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            RedisTokenCache("redis://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cluster URL"):
+        y.YativoClient(access_token="t", redis="redis+cluster://")
+    with pytest.raises(TypeError, match="asyncio client"):
+        y.YativoClient(access_token="t", redis=sync_redis.Redis())
+
+
+def test_a_redis_cluster_failure_counts_as_unreachable() -> None:
+    # RedisClusterException is not a RedisError: it escaped raw from every call, and
+    # redis_fallback was ignored.
+    from redis.exceptions import RedisClusterException
+
+    from yativo_async._redis import _unreachable
+
+    assert _unreachable(RedisClusterException("Redis Cluster cannot be connected"))

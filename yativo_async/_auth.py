@@ -37,7 +37,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import attrs
 import pyotp
 
-from ._errors import ClientClosedError, TokenUnavailableError, YativoError
+from ._errors import ClientClosedError, RedisUnavailableError, TokenUnavailableError, YativoError
 from ._hooks import TokenExchangeEvent
 from ._models import AccessToken
 from ._sansio import mask_secrets
@@ -433,6 +433,13 @@ class ExchangeTokenProvider:
                 if self._on_exchange is not None:
                     self._report(reason, started, None, exc)
                 return await self._fly(reason, self._creds)
+            if isinstance(exc, RedisUnavailableError):
+                # Redis (the fleet's token cache) was down; the token endpoint was never
+                # asked and said nothing: no backoff, so a call right after Redis returns
+                # exchanges at once instead of replaying this error for up to 30 s.
+                if self._on_exchange is not None:
+                    self._report(reason, started, None, exc)
+                raise
             self._failures += 1
             ceiling = min(self._backoff_max, self._backoff_base * 2 ** (self._failures - 1))
             delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # jittered, never 0

@@ -77,6 +77,8 @@ __all__ = [
 
 #: seconds added to the request timeout for an in-flight slot's lease (rule 7)
 LEASE_MARGIN: Final = 5.0
+#: seconds ``aclose()`` waits for releases still on their way to Redis
+CLOSE_WAIT: Final = 1.0
 
 _log = logging.getLogger("yativo_async")
 
@@ -278,6 +280,14 @@ end
 return 0
 """
 
+# KEYS: the lock. ARGV: its holder, milliseconds. Extends the lock while we hold it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 _NOW = """
 local t = redis.call('TIME')
 return tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000)
@@ -309,25 +319,37 @@ def connect_redis(redis: Any) -> tuple[Any, bool]:
         redis_asyncio = _import_redis()
         from redis.backoff import ExponentialBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
         from redis.retry import Retry
 
         # A pooled connection goes stale when Redis restarts: retry once or twice on a
         # fresh one, quickly, before calling Redis unreachable; bounded connect and read
         # times so an unreachable host fails fast instead of hanging a call.
+        # A Redis that does not answer in time is not asked again (each try would hold the
+        # call as long again): a timeout marks it unreachable at once.
         options: dict[str, Any] = {
             "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
-            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+            "retry_on_error": [RedisConnectionError],
             "socket_connect_timeout": 2.0,
-            "socket_timeout": 5.0,
+            "socket_timeout": 2.0,
         }
-        if scheme.lower().endswith("+cluster"):
-            base = scheme.lower().removesuffix("+cluster")
-            return redis_asyncio.RedisCluster.from_url(f"{base}://{rest}", **options), True
-        return redis_asyncio.from_url(redis, **options), True
+        try:
+            if scheme.lower().endswith("+cluster"):
+                base = scheme.lower().removesuffix("+cluster")
+                return redis_asyncio.RedisCluster.from_url(f"{base}://{rest}", **options), True
+            return redis_asyncio.from_url(redis, **options), True
+        except Exception as exc:  # redis-py's own reason; never the URL (it may hold a password)
+            raise ValueError(
+                f"redis URL ({scheme}://...) cannot be used: {exc.__class__.__name__}"
+                + (": a cluster URL needs a host and port" if "+cluster" in scheme.lower()
+                   else "")
+            ) from None
     if not all(hasattr(redis, name) for name in ("register_script", "get", "set")):
         raise TypeError("redis must be a URL, a redis.asyncio.Redis or a "
                         "redis.asyncio.RedisCluster")
+    if type(redis).__module__.split(".")[:2] in (["redis", "client"], ["redis", "cluster"]):
+        raise TypeError("redis must be an asyncio client (redis.asyncio.Redis or "
+                        "redis.asyncio.RedisCluster), not the synchronous "
+                        f"{type(redis).__module__}.{type(redis).__name__}")
     return redis, False
 
 
@@ -382,10 +404,14 @@ class RedisRateLimiter:
         for limit in limits:
             if not isinstance(limit, RateLimit):
                 raise TypeError(f"limits must hold RateLimit values, got {limit!r}")
-        for label, value in (("lease", lease), ("grace", grace), ("poll", poll),
-                             ("retry_redis", retry_redis)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{label} must be a number of seconds > 0, got {value!r}")
+        _check_seconds(lease=lease, grace=grace, poll=poll, retry_redis=retry_redis)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string (the budget's name), got {name!r}")
+        if max_wait is not None:
+            if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
+                raise TypeError(f"max_wait must be seconds or None, not {type(max_wait).__name__}")
+            if not (max_wait >= 0 and math.isfinite(max_wait)):
+                raise ValueError(f"max_wait must be >= 0 and finite (or None), got {max_wait!r}")
         check_fallback(fallback, local_share)
         self._redis, self._owns = connect_redis(redis)
         self._limits = list(limits)
@@ -513,6 +539,12 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         slot_id = secrets.token_hex(8)
         while True:
+            if self._down_since is not None and loop.time() < self._retry_at:
+                # Found unreachable while this call queued (another call waited out the
+                # timeout): not asked again until the retry time, as a new call would not be.
+                left = None if deadline is None else max(0.0, deadline - loop.time())
+                lane_now: Lane = "batch" if code == "b" else "interactive"
+                return await self._acquire_local(lane_now, code == "p", left)
             args: list[Any] = [slot_id, self._lease, code, self._reserve, self._epoch,
                                secrets.token_hex(8), self._grace, self._poll]
             for rl, shift in zip(self._limits, self._shifts, strict=True):
@@ -528,7 +560,7 @@ class RedisRateLimiter:
                 raise
             except Exception as exc:
                 if not _unreachable(exc):
-                    raise
+                    raise _refused(exc) from exc
                 lane: Lane = "batch" if code == "b" else "interactive"
                 left = None if deadline is None else max(0.0, deadline - loop.time())
                 return await self._went_down(exc, lane, code == "p", left)
@@ -540,7 +572,7 @@ class RedisRateLimiter:
                     await self._reseed()
                 except Exception as exc:
                     if not _unreachable(exc):
-                        raise
+                        raise _refused(exc) from exc
                     lane_: Lane = "batch" if code == "b" else "interactive"
                     left = None if deadline is None else max(0.0, deadline - loop.time())
                     return await self._went_down(exc, lane_, code == "p", left)
@@ -567,11 +599,12 @@ class RedisRateLimiter:
     async def _run(script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script; once more on a connection error, since a pooled connection goes
         stale when Redis restarts (the pool has dropped it by then)."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
         try:
             return await script(keys=keys, args=args)
-        except Exception as exc:
-            if not _unreachable(exc):
-                raise
+        except RedisConnectionError:
+            pass
         return await script(keys=keys, args=args)
 
     # -- outage (rule 10) ---------------------------------------------------------------
@@ -816,7 +849,13 @@ class RedisRateLimiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
         if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+            # Bounded: against a Redis that does not answer, a release would hold the close
+            # for its timeout; the lease frees an unreleased slot in the end anyway.
+            _done, late = await asyncio.wait(set(self._pending), timeout=CLOSE_WAIT)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=CLOSE_WAIT)
         if self._owns:
             await self._redis.aclose()
 
@@ -862,13 +901,39 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+async def _best_effort(step: Awaitable[Any], what: str) -> None:
+    """Await ``step``; a failure is logged (``what`` could not be done), never raised."""
+    try:
+        await step
+    except Exception as exc:
+        _log.warning("could not %s in Redis (%s)", what, exc.__class__.__name__)
+
+
+def _refused(exc: BaseException) -> RedisUnavailableError:
+    """Redis answered, with an error (a key of the wrong type, a garbage value, an ACL
+    that forbids the scripts): a `YativoError` naming it, nothing sent."""
+    return RedisUnavailableError(
+        f"Redis refused the rate-limit script ({exc.__class__.__name__}: "
+        f"{str(exc)[:200]}); nothing was sent. Check the Redis user's permissions, or "
+        "delete the budget's keys if something else wrote to them."
+    )
+
+
 def _unreachable(exc: BaseException) -> bool:
     """Redis cannot be reached (down, restarting, loading, a cluster without a primary for
     the slot): as opposed to a bug (a script error), which propagates."""
     from redis import exceptions as rx
 
     return isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.ClusterError,
-                            rx.BusyLoadingError, OSError))
+                            rx.RedisClusterException, rx.BusyLoadingError, OSError))
+
+
+def _check_seconds(**values: object) -> None:
+    """Each a finite number of seconds > 0, or a ValueError naming it."""
+    for label, value in values.items():
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not (value > 0 and math.isfinite(value))):
+            raise ValueError(f"{label} must be a finite number of seconds > 0, got {value!r}")
 
 
 def check_fallback(fallback: object, local_share: object) -> None:
@@ -921,6 +986,10 @@ class RedisTokenCache:
     ) -> None:
         if fallback not in ("fail", "local"):
             raise ValueError(f"fallback must be 'fail' or 'local', got {fallback!r}")
+        _check_seconds(lock_ttl=lock_ttl, wait_timeout=wait_timeout, poll=poll)
+        if (isinstance(refresh_ratio, bool) or not isinstance(refresh_ratio, (int, float))
+                or not 0 < refresh_ratio <= 1):
+            raise ValueError(f"refresh_ratio must be a share in (0, 1], got {refresh_ratio!r}")
         self._fallback = fallback
         self._redis, self._owns = connect_redis(redis)
         self._lock_ttl = lock_ttl
@@ -929,6 +998,7 @@ class RedisTokenCache:
         self._ratio = refresh_ratio
         self._prefix = prefix
         self._unlock = self._redis.register_script(_UNLOCK)
+        self._renew = self._redis.register_script(_RENEW)
 
     def _keys(self, api_key: str) -> tuple[str, str]:
         ident = redis_key_id(api_key)
@@ -969,21 +1039,47 @@ class RedisTokenCache:
                 return cached
             holder = secrets.token_hex(16)
             if await self._redis.set(lock_key, holder, nx=True, px=int(self._lock_ttl * 1000)):
+                # Held for as long as the exchange takes (its wait for budget included):
+                # renewed, so the fleet's other processes keep waiting for this token
+                # instead of exchanging a second one when a fixed expiry runs out.
+                renewing = loop.create_task(self._keep_lock(lock_key, holder))
                 try:
                     # Another process may have written just before we took the lock.
                     cached = await self._read(key, api_key, api_secret, reject)
                     if cached is not None:
                         return cached
                     access, sent_at = await exchange(api_key, api_secret)
-                    await self._write(key, api_key, api_secret, access, sent_at)
+                    # The token is ours whatever Redis does now: a failure to share it
+                    # (Redis gone mid-exchange) costs the fleet an exchange, not this call.
+                    await _best_effort(self._write(key, api_key, api_secret, access, sent_at),
+                                       "store the new token for the fleet")
                     return access, sent_at
                 finally:
-                    await self._unlock(keys=[lock_key], args=[holder])
+                    renewing.cancel()
+                    await _best_effort(self._unlock(keys=[lock_key], args=[holder]),
+                                       "release the token lock (it expires by itself)")
+            left = await self._redis.pttl(lock_key)
+            if left == -1:
+                # A lock with no expiry is none of ours (ours always expire): give it one,
+                # or every process would wait on it for ever.
+                await self._redis.pexpire(lock_key, int(self._lock_ttl * 1000))
+            elif left > 0:
+                # Held: its holder renews it while its exchange runs (a wait for budget
+                # included), and a holder that died leaves it to expire. Wait on until it
+                # is gone, then take it (the loop above) if no token came.
+                deadline = max(deadline, loop.time() + left / 1000 + self._poll)
             if loop.time() >= deadline:
                 raise TokenUnavailableError(
                     "timed out waiting for another process's token exchange (Redis lock)"
                 )
             await asyncio.sleep(self._poll)
+
+    async def _keep_lock(self, lock_key: str, holder: str) -> None:
+        """Renew the exchange lock every third of its life while the exchange runs."""
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(self._lock_ttl / 3)
+                await self._renew(keys=[lock_key], args=[holder, int(self._lock_ttl * 1000)])
 
     async def _redis_now(self, key: str) -> float:
         # One key, so that a cluster knows where to run it (its slot's node).
