@@ -622,3 +622,28 @@ def test_a_redis_cluster_failure_counts_as_unreachable() -> None:
     from yativo_async._redis import _unreachable
 
     assert _unreachable(RedisClusterException("Redis Cluster cannot be connected"))
+
+
+async def test_a_client_rotated_to_another_api_key_counts_against_that_keys_budget(
+    redis_url: str,
+) -> None:
+    # The server keeps a budget per key; so must the fleet. A process moved to key 2 with
+    # rotate_credentials kept counting against key 1's budget in Redis, and key 2's other
+    # processes earned 429s.
+    limits = [y.RateLimit(2, 30.0)]
+    fake = FakeYativo(rate_limits=limits)
+    one, two = fake.add_key("one"), fake.add_key("two")
+    a = y.YativoClient(api_key=one.api_key, api_secret=one.api_secret, max_wait=0,
+                       transport=fake.transport(), rate_limits=limits, redis=redis_url)
+    b = y.YativoClient(api_key=two.api_key, api_secret=two.api_secret, max_wait=0,
+                       transport=fake.transport(), rate_limits=limits, redis=redis_url)
+    # key 2: the exchange and the list, 2 of 2 (token in Redis). A cold call with
+    # max_wait=0 on Redis goes through: its exchange's round trip is not a wait for budget.
+    await b.api_keys.list()
+    await a.rotate_credentials(api_key=two.api_key, api_secret=two.api_secret)
+    with pytest.raises(y.RateLimitError) as info:
+        await a.api_keys.list()  # key 2's token from Redis; key 2's budget is spent
+    assert info.value.from_client  # refused by the fleet's budget, not by the server
+    assert fake.count("status:429") == 0
+    await a.aclose()
+    await b.aclose()

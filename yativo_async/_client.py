@@ -559,6 +559,10 @@ class YativoClient:
         if not isinstance(tokens, ExchangeTokenProvider):
             raise TypeError("rotate_credentials needs a client built with api_key/api_secret")
         await tokens.rotate_credentials(api_key=api_key, api_secret=api_secret)
+        if isinstance(self._limiter, RedisRateLimiter):
+            # Another API key has a budget of its own (per key, at the server and in the
+            # fleet): count against it, with every other process on that key.
+            self._limiter.rename(redis_key_id(tokens.api_key))
 
 
 def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:

@@ -209,6 +209,10 @@ class Outcome:
                 f"elapsed={self.elapsed:.3f})")
 
 
+#: how long a token exchange may wait for its slot before a call's ``max_wait`` counts it as
+#: waiting for budget (a Redis limiter's round trip for every slot is not a wait)
+TOKEN_QUEUE_GRACE: Final = 0.1
+
 #: the least time a request cancelled on its way stays in flight (`_release_after_cancel`)
 CANCEL_HOLD: Final = 1.0
 
@@ -551,14 +555,19 @@ class Pipeline:
                 now = loop.time()
                 if self._priority_queued:
                     if max_wait is not None:
-                        # Past max_wait, or budget surely further off than it: fail now.
+                        # Past max_wait, or budget surely further off than it: fail now. (A
+                        # limiter that asks Redis for every slot "queues" each exchange for
+                        # a round trip: that much is not a wait for budget.)
+                        limit = max(max_wait, TOKEN_QUEUE_GRACE)
                         error = self._no_budget_for_token(max_wait)
-                        if queued_for >= max_wait or (
+                        if queued_for >= limit or (
                             error.retry_after is not None
                             and error.retry_after > max_wait - queued_for
                         ):
                             raise error
-                    step = None if max_wait is None else max_wait - queued_for
+                        step: float | None = limit - queued_for
+                    else:
+                        step = None
                 else:
                     on_network = now - max(started, self._exchange_started)
                     if on_network >= timeout:

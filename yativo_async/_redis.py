@@ -425,6 +425,7 @@ class RedisRateLimiter:
         self._retry_redis = retry_redis
         # Rule 6: every key of one budget shares the hash tag, so one cluster slot.
         self._prefix = f"{prefix}:rl:{{{name}}}"
+        self._key_prefix = prefix
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._release_script = self._redis.register_script(_RELEASE)
         self._pause_script = self._redis.register_script(_PAUSE)
@@ -810,6 +811,20 @@ class RedisRateLimiter:
                 self._history.append(deque())
         if self._local is not None:
             self._local.adopt(limits)
+
+    def rename(self, name: str) -> None:
+        """Count against the budget named ``name`` from now on (the client's key pair
+        changed to another API key: the server keeps a budget per key, and so does the
+        fleet). Slots still out under the old name free by their lease."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        prefix = f"{self._key_prefix}:rl:{{{name}}}"
+        if prefix == self._prefix:
+            return
+        self._prefix = prefix
+        self._epoch = ""
+        for history in self._history:
+            history.clear()
 
     def adopt_unknown_period(self, limit: int) -> None:
         """A quota whose window the server did not name: applied to the shortest window if

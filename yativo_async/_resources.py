@@ -313,7 +313,7 @@ class ApiKeysWithRawResponse(_Endpoints):
         if isinstance(tokens, ExchangeTokenProvider) and adopt is not False:
             own = rotated.api_key is not None and rotated.api_key == tokens.api_key
             if adopt or own:
-                await tokens.rotate_credentials(
+                await self._client._root.rotate_credentials(
                     api_key=rotated.api_key or tokens.api_key, api_secret=rotated.api_secret
                 )
         return raw
