@@ -647,3 +647,43 @@ async def test_a_client_rotated_to_another_api_key_counts_against_that_keys_budg
     assert fake.count("status:429") == 0
     await a.aclose()
     await b.aclose()
+
+
+async def test_token_providers_of_different_keys_do_not_share_a_budget(
+    redis_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Clients with token_provider= shared one "custom" budget in Redis whatever key they
+    # stood for: two keys of 2 per 30 s got 2 between them. A provider naming its key
+    # (api_key or budget_name) gets that key's budget; one that names nothing is warned of.
+    class Provider:
+        def __init__(self, api_key: str | None) -> None:
+            if api_key is not None:
+                self.api_key = api_key
+
+        async def get_token(self) -> y.BearerToken:
+            return y.BearerToken(y.Secret("tok_provider"))
+
+        def invalidate(self, token: y.BearerToken) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            return None
+
+    limits = [y.RateLimit(2, 30.0)]
+
+    def answer(request: y.Request) -> y.Response:
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    clients = [y.YativoClient(token_provider=Provider(f"yvk_provider_{i}"), max_wait=0,
+                              transport=y.MockTransport(answer), rate_limits=limits,
+                              redis=redis_url) for i in range(2)]
+    for client in clients:
+        for _ in range(2):
+            await client.api_keys.list()  # each key's own 2
+    for client in clients:
+        await client.aclose()
+    caplog.set_level(logging.WARNING, "yativo_async")
+    anonymous = y.YativoClient(token_provider=Provider(None), transport=y.MockTransport(answer),
+                               rate_limits=limits, redis=redis_url)
+    assert any("shares one rate-limit budget" in r.getMessage() for r in caplog.records)
+    await anonymous.aclose()

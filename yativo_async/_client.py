@@ -9,6 +9,7 @@ import asyncio
 import enum
 import functools
 import ipaddress
+import logging
 import math
 import os
 import random
@@ -68,6 +69,8 @@ __all__ = [
 
 DEFAULT_BASE_URL: Final = "https://crypto-api.yativo.com/api"
 TOKEN_PATH: Final = "/apikey/token"
+
+_log = logging.getLogger("yativo_async")
 
 #: the variables `YativoClient.from_env()` reads, and the argument each one fills
 ENV_VARS: Final = (
@@ -243,7 +246,7 @@ class YativoClient:
             identity = api_key or (
                 access_token.get_secret_value() if isinstance(access_token, Secret)
                 else access_token
-            ) or "custom"
+            ) or _provider_identity(token_provider)
             self._limiter = RedisRateLimiter(
                 redis_client, redis_key_id(identity), rate_limits, max_wait=max_wait,
                 interactive_reserve=interactive_reserve, fallback=redis_fallback,
@@ -563,6 +566,24 @@ class YativoClient:
             # Another API key has a budget of its own (per key, at the server and in the
             # fleet): count against it, with every other process on that key.
             self._limiter.rename(redis_key_id(tokens.api_key))
+
+
+
+def _provider_identity(provider: object) -> str:
+    """The budget a client with its own token provider shares through Redis: the key it
+    stands for (``provider.api_key``, or ``provider.budget_name``), so that providers of
+    different keys do not share one budget. A provider that says neither shares the
+    ``"custom"`` budget with every other such provider on that Redis (logged)."""
+    for attribute in ("budget_name", "api_key"):
+        value = getattr(provider, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    _log.warning(
+        "redis= with a token_provider that has no api_key or budget_name attribute: every "
+        "such client on this Redis shares one rate-limit budget; give the provider an "
+        "api_key (or budget_name) attribute naming its key"
+    )
+    return "custom"
 
 
 def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
