@@ -687,3 +687,68 @@ async def test_token_providers_of_different_keys_do_not_share_a_budget(
                                rate_limits=limits, redis=redis_url)
     assert any("shares one rate-limit budget" in r.getMessage() for r in caplog.records)
     await anonymous.aclose()
+
+
+async def test_slots_taken_locally_while_redis_hung_are_told_to_redis_when_it_answers(
+    own_redis: RedisProcess,
+) -> None:
+    # Redis stops answering (it keeps its windows: no re-seed comes). The slots this
+    # process took in its fallback were never told to Redis, so after the outage another
+    # process sent a full window on top of them (server 429s).
+    import os
+    import signal
+
+    limits = [y.RateLimit(3, 30.0)]
+    a = RedisRateLimiter(own_redis.url, "hung-back", limits, fallback="local", local_share=1.0,
+                         retry_redis=0.5)
+    (await a.acquire()).release()  # through Redis: a connection, and the epoch
+    await asyncio.gather(*list(a._pending))
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        (await a.acquire()).release()  # the read times out: locally, 2 of 3
+        assert a.stats.fallback_slots == 1
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, a._retry_at - loop.time()))  # Redis is tried again now
+    (await a.acquire()).release()  # through Redis, which hears of the local one
+    await asyncio.gather(*list(a._pending))
+    ours = {slot_id for _, slot_id in a._history[0]}  # the three this process used
+    assert len(ours) == 3
+    r = aioredis.from_url(own_redis.url)
+    try:
+        known = {m.decode() for m in await r.zrange("yativo:rl:{hung-back}:w30000", 0, -1)}
+    finally:
+        await r.aclose()
+    assert ours <= known  # the local one too: another process counts it
+    await a.aclose()
+
+
+async def test_a_call_queued_locally_goes_back_to_redis_once_it_answers(
+    own_redis: RedisProcess,
+) -> None:
+    # Queued in the in-process fallback when Redis hung, granted there after Redis was
+    # back: a slot Redis never heard of. It now takes its slot through Redis.
+    import os
+    import signal
+
+    limits = [y.RateLimit(2, 1.0)]
+    a = RedisRateLimiter(own_redis.url, "queued-back", limits, fallback="local",
+                         local_share=0.5, retry_redis=0.2, lease=0.5)
+    (await a.acquire()).release()
+    await asyncio.gather(*list(a._pending))
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        (await a.acquire()).release()  # times out: the fallback's one slot a second
+        queued = asyncio.ensure_future(a.acquire())  # waits in the fallback's queue
+        await asyncio.sleep(0)
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, a._retry_at - loop.time()))
+    (await a.acquire()).release()  # Redis answers again
+    (await queued).release()
+    assert a.stats.fallback_slots == 1  # the queued call's slot came from Redis
+    await a.aclose()

@@ -288,6 +288,31 @@ end
 return 0
 """
 
+# KEYS: one sorted set per window. ARGV: 1 lease, then per window: its period, a count, and
+# that many (score, id) pairs; a score of 0 marks a slot still in flight. Adds the slots a
+# process took in its in-process fallback while Redis was unreachable (NX: never moves one).
+_PUT_BACK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local lease = tonumber(ARGV[1])
+local j = 2
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[j])
+  local count = tonumber(ARGV[j + 1])
+  j = j + 2
+  for k = 1, count do
+    local score = tonumber(ARGV[j])
+    if score == 0 then score = now + lease + period end
+    if score > now then
+      redis.call('ZADD', KEYS[i], 'NX', score, ARGV[j + 1])
+    end
+    j = j + 2
+  end
+  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+end
+return 1
+"""
+
 _NOW = """
 local t = redis.call('TIME')
 return tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000)
@@ -431,6 +456,7 @@ class RedisRateLimiter:
         self._pause_script = self._redis.register_script(_PAUSE)
         self._keep_script = self._redis.register_script(_KEEP)
         self._reseed_script = self._redis.register_script(_RESEED)
+        self._put_back_script = self._redis.register_script(_PUT_BACK)
         # Rule 3 with lanes: one FIFO turn per lane; both heads poll, and the script holds
         # batch back while an interactive caller waits anywhere in the fleet.
         self._turns = {"interactive": asyncio.Lock(), "batch": asyncio.Lock()}
@@ -455,6 +481,9 @@ class RedisRateLimiter:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._local: SlidingWindowLimiter | None = None
+        #: slots taken in the fallback that Redis has not heard of; those still in flight
+        self._local_ids: set[str] = set()
+        self._flying_local: set[str] = set()
         self.stats = stats if stats is not None else FleetStats()
         self.time_waited = 0.0
 
@@ -638,6 +667,28 @@ class RedisRateLimiter:
         if self._down_since is not None:
             self._down_since = None
             _log.warning("Redis is reachable again: the shared budget is back in use")
+            # The slots this process took locally meanwhile count in the fleet's windows
+            # still open (Redis kept its windows, so no re-seed would tell it).
+            self._spawn(self._put_back(set(self._local_ids)))
+
+    async def _put_back(self, slot_ids: set[str]) -> None:
+        """Tell Redis of slots taken in the in-process fallback (those of ``slot_ids``
+        that this process still remembers, stamped or in flight)."""
+        if not slot_ids:
+            return
+        self._local_ids -= slot_ids
+        keys, own = self._keys(), self._own()
+        args: list[Any] = [self._lease]
+        for i in own:
+            stamped = [(frees, sid) for frees, sid in self._history[i] if sid in slot_ids]
+            flying = [sid for sid in slot_ids if sid in self._flying_local]
+            args += [self._limits[i].period, len(stamped) + len(flying)]
+            for frees, sid in stamped:
+                args += [frees, sid]
+            for sid in flying:
+                args += [0, sid]
+        with contextlib.suppress(Exception):  # best effort: Redis may be gone again
+            await self._run(self._put_back_script, [*(keys[4 + i] for i in own)], args)
 
     async def _acquire_local(self, lane: Lane, priority: bool, max_wait: MaxWait) -> Slot:
         if self._fallback != "local":
@@ -663,9 +714,22 @@ class RedisRateLimiter:
                     for rl, source, shift in zip(self._limits, self._sources, self._shifts,
                                                  strict=True)
                 ])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
+        if self._down_since is None:
+            # Redis came back while this call queued locally: a slot Redis never hears of
+            # would let the fleet past the limit once the others use Redis again. Take it
+            # there, with what is left of max_wait.
+            slot.release(sent=False)
+            if max_wait is DEFAULT_MAX_WAIT:
+                max_wait = self._max_wait
+            deadline = None if max_wait is None else started + max_wait
+            code = "p" if priority else ("b" if lane == "batch" else "i")
+            return await self._poll_until_granted(code, deadline, max_wait)
         self.stats.fallback_slots += 1
-        return _FallbackSlot(self, slot, secrets.token_hex(8))
+        self._local_ids.add(slot_id := secrets.token_hex(8))
+        return _FallbackSlot(self, slot, slot_id)
 
     # -- release, keeping, re-seeding (rules 2, 7 and 9) --------------------------------
 
@@ -901,15 +965,21 @@ class _FallbackSlot:
         self._limiter: RedisRateLimiter | None = limiter
         self._slot = slot
         self._slot_id = slot_id
+        limiter._flying_local.add(slot_id)
 
     def release(self, *, sent: bool = True) -> None:
         limiter, self._limiter = self._limiter, None
         if limiter is None:
             return
         self._slot.release(sent=sent)
-        if sent and limiter._offset is not None:
+        limiter._flying_local.discard(self._slot_id)
+        if not sent:
+            limiter._local_ids.discard(self._slot_id)
+        elif limiter._offset is not None:
             limiter._remember(self._slot_id,
                               asyncio.get_running_loop().time() + limiter._offset)
+            if limiter._down_since is None:  # Redis is back: it hears of this one now
+                limiter._spawn(limiter._put_back({self._slot_id}))
 
 
 def _text(value: Any) -> str:
