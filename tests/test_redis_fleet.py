@@ -752,3 +752,28 @@ async def test_a_call_queued_locally_goes_back_to_redis_once_it_answers(
     (await queued).release()
     assert a.stats.fallback_slots == 1  # the queued call's slot came from Redis
     await a.aclose()
+
+
+async def test_a_fallback_starts_with_its_share_of_what_the_fleet_used(
+    own_redis: RedisProcess,
+) -> None:
+    # A used 8 and B 2 of a window of 10 when Redis died; each goes on locally at half the
+    # budget. B's fallback counted only its own 2 and let 3 more through: 13 in the window.
+    # It now starts with its half of the fleet's 10, and lets none through.
+    limits = [y.RateLimit(10, 30.0)]
+    a = RedisRateLimiter(own_redis.url, "share-seed", limits, fallback="local",
+                         local_share=0.5, max_wait=0)
+    b = RedisRateLimiter(own_redis.url, "share-seed", limits, fallback="local",
+                         local_share=0.5, max_wait=0)
+    for _ in range(8):
+        (await a.acquire()).release()
+    for _ in range(2):
+        (await b.acquire()).release()
+    await asyncio.gather(*list(a._pending), *list(b._pending))
+    own_redis.kill()
+    with pytest.raises(y.RateLimitError):
+        await b.acquire()
+    with pytest.raises(y.RateLimitError):
+        await a.acquire()
+    await a.aclose()
+    await b.aclose()

@@ -92,7 +92,8 @@ _log = logging.getLogger("yativo_async")
 # its own: it reads the set of the longest configured window (its KEYS entry), whose member
 # scored s was stamped at s - period - shift, so every request of the fleet counts in it,
 # including those sent before it was adopted and by processes that have not adopted it.
-# Returns {status, value, in_flight, epoch}: status 1 granted (value: Redis now), 0 refused
+# Returns {status, value, in_flight, epoch[, counts]}: status 1 granted (value: Redis now;
+# counts: per window, the slots the fleet had in it before this one), 0 refused
 # (value: seconds to wait), -1 the epoch changed (Redis lost the windows: re-seed first).
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -128,6 +129,7 @@ local lease = tonumber(ARGV[2])
 local share = tonumber(ARGV[4])
 local wait = 0
 local in_flight = 0
+local counts = {}
 for i = 5, #KEYS do
   local limit = tonumber(ARGV[3 * i - 6])
   local period = tonumber(ARGV[3 * i - 5])
@@ -147,6 +149,7 @@ for i = 5, #KEYS do
       before = redis.call('ZCOUNT', KEYS[i], '-inf', now + shift)
     end
   end
+  counts[i - 4] = used
   if used >= cap then
     local rank = before + used - cap
     local entry = redis.call('ZRANGE', KEYS[i], rank, rank, 'WITHSCORES')
@@ -174,7 +177,7 @@ for i = 5, #KEYS do
     redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
   end
 end
-return {1, tostring(now), 0, epoch}
+return {1, tostring(now), 0, epoch, counts}
 """
 
 # KEYS: the interactive waiters, then one sorted set per window. ARGV: '1' (sent: stamp) or
@@ -481,6 +484,8 @@ class RedisRateLimiter:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._local: SlidingWindowLimiter | None = None
+        #: (loop time, per window the slots the fleet had) at the last grant from Redis
+        self._fleet_used: tuple[float, list[int]] | None = None
         #: slots taken in the fallback that Redis has not heard of; those still in flight
         self._local_ids: set[str] = set()
         self._flying_local: set[str] = set()
@@ -580,7 +585,7 @@ class RedisRateLimiter:
             for rl, shift in zip(self._limits, self._shifts, strict=True):
                 args += [rl.limit, rl.period, shift]
             try:
-                status, value, in_flight, epoch = await self._run(
+                status, value, in_flight, epoch, *counts = await self._run(
                     self._acquire_script, self._keys(), args
                 )
             except asyncio.CancelledError:
@@ -610,6 +615,8 @@ class RedisRateLimiter:
             self._epoch = _text(epoch)
             if status == 1:
                 self._offset = float(value) - loop.time()
+                if counts:  # what the whole fleet had used, as of now (for an outage)
+                    self._fleet_used = (loop.time(), [int(c) + 1 for c in counts[0]])
                 self._held.add(slot_id)
                 self._start_keeper()
                 return _RedisSlot(self, slot_id)
@@ -704,16 +711,27 @@ class RedisRateLimiter:
                  for rl in self._limits],
                 max_wait=self._max_wait, interactive_reserve=self._reserve,
             )
-            # What this process itself used in the windows still open counts there too.
+            # What this process itself used in the windows still open counts there too; and
+            # at least its share of what the whole fleet had used at the last grant (so N
+            # processes at 1/N each cannot add more than the window had left), counted as
+            # freeing a period after that grant.
             if self._offset is not None:
                 now = asyncio.get_running_loop().time()
-                self._local.seed([
+                seeds = [
                     [stamp for frees, _ in self._history[source]
                      if (stamp := frees - shift - self._offset) > now]
                     + [now + rl.period] * len(self._held)
                     for rl, source, shift in zip(self._limits, self._sources, self._shifts,
                                                  strict=True)
-                ])
+                ]
+                if self._fleet_used is not None:
+                    at, counts = self._fleet_used
+                    for window, rl, count in zip(seeds, self._limits, counts, strict=False):
+                        frees = at + rl.period
+                        fleet_share = math.ceil(count * share - 1e-9)
+                        if frees > now and fleet_share > len(window):
+                            window.extend([frees] * (fleet_share - len(window)))
+                self._local.seed(seeds)
         loop = asyncio.get_running_loop()
         started = loop.time()
         slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
