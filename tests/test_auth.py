@@ -544,12 +544,15 @@ async def test_no_token_path_on_the_server_is_the_first_paths_error() -> None:
     assert info.value.status == 404
 
 
-async def test_a_refused_key_pair_on_the_other_path_is_that_refusal_and_the_path_is_kept() -> None:
+async def test_only_a_token_from_the_other_path_makes_the_client_switch() -> None:
+    # A 404 on /apikey/token may be "API key not found" and a 401 on /auth/token an auth
+    # layer refusing any route: neither proves /auth/token is the server's. The first
+    # path's error is the answer, and the path stays.
     server = OnePathServer("/auth/token", answer=401)
     async with _keyed(server) as client:
-        with pytest.raises(y.AuthenticationError, match="Invalid API key"):
+        with pytest.raises(y.NotFoundError, match="Route not found"):
             await client.api_keys.list()
-        assert client.token_path == "/auth/token"
+        assert client.token_path == "/apikey/token"
     assert server.paths == ["/apikey/token", "/auth/token"]
 
 
@@ -672,3 +675,60 @@ async def test_calls_waiting_on_an_old_pair_exchange_get_the_new_pairs_token() -
         results = await asyncio.gather(*calls, return_exceptions=True)
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert fake.token_exchanges == 2  # the first token, and the new pair's
+
+
+@pytest.mark.looptime
+async def test_a_calls_timeout_bounds_its_wait_for_an_exchange_being_retried() -> None:
+    # Each exchange attempt takes 0.8 s and gets a 503 (the client retries it): the view's
+    # timeout=1 counts the network time of every attempt, not each one afresh.
+    attempts = 0
+
+    async def server(request: y.Request) -> y.Response:
+        nonlocal attempts
+        if request.url.endswith("/token"):
+            attempts += 1
+            await asyncio.sleep(0.8)
+            return y.Response(status=503, body=b'{"message": "busy"}')
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    client = y.YativoClient(api_key="yvk_live_x", api_secret="yvs_live_y", rate_limits=[],
+                            transport=y.MockTransport(server),
+                            retry=y.RetryPolicy(max_attempts=6, backoff_base=0.05,
+                                                backoff_max=0.1, max_elapsed=60))
+    async with client:
+        view = client.with_options(timeout=1.0, retry=y.RetryPolicy(max_attempts=1))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(y.APITimeoutError):
+            await view.api_keys.list()
+        assert loop.time() - t0 == pytest.approx(1.0)
+    assert attempts == 2
+
+
+@pytest.mark.looptime
+async def test_batch_calls_whose_tokens_expired_in_the_queue_keep_their_lane() -> None:
+    # 30 batch calls on 4 a second with half reserved for interactive ones, tokens that
+    # live 3 s: calls whose token went stale in the queue stay batch calls. They never take
+    # the reserve, and an interactive call does not wait behind them.
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, str]] = []
+
+    async def server(request: y.Request) -> y.Response:
+        if request.url.endswith("/token"):
+            return y.Response(status=200, body=b'{"access_token": "t%d", "expires_in": 3}'
+                              % len(sent))
+        sent.append((loop.time(), request.headers.get("X-Lane", "?")))
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    async with y.YativoClient(api_key="yvk_live_k", api_secret="s",
+                              transport=y.MockTransport(server),
+                              rate_limits=[y.RateLimit(4, 1.0)], interactive_reserve=0.5) as c:
+        batch = c.with_options(priority="batch", extra_headers={"X-Lane": "batch"})
+        jobs = [asyncio.ensure_future(batch.api_keys.list()) for _ in range(30)]
+        await asyncio.sleep(4.0)
+        t0 = loop.time()
+        await c.with_options(extra_headers={"X-Lane": "interactive"}).api_keys.list()
+        assert loop.time() - t0 < 0.5
+        await asyncio.gather(*jobs)
+    stamps = [t for t, lane in sent if lane == "batch"]
+    assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 2

@@ -599,3 +599,24 @@ async def test_requests_cancelled_on_their_way_still_count_where_the_server_sees
     assert len(arrivals) == 21
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
     assert busiest <= 10
+
+
+@pytest.mark.looptime
+async def test_closing_stamps_the_slots_held_after_a_cancel_at_once() -> None:
+    # A call cancelled by the close keeps no slot in flight after it: the limiter (a
+    # Redis one, for the whole fleet) would otherwise hold it for its lease and period.
+    async def slow(request: y.Request) -> y.Response:
+        await asyncio.sleep(10)
+        return y.Response(status=200, body=b'{"keys": []}')
+
+    client = y.YativoClient(access_token="t" * 10, transport=y.MockTransport(slow),
+                            rate_limits=[y.RateLimit(5, 60.0)])
+    handler = asyncio.ensure_future(client.api_keys.list())
+    await asyncio.sleep(1)
+    handler.cancel()  # held a while: it may still reach the server
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    assert client.rate_limit_status()[0].in_flight == 1
+    await client.aclose()
+    (status,) = client.rate_limit_status()
+    assert (status.in_flight, status.used) == (0, 1)

@@ -211,3 +211,65 @@ async def test_cancelled_while_redis_grants_gives_the_slot_back(redis_url: str) 
     (await asyncio.wait_for(limiter.acquire(), 2.0)).release()  # not held for the lease
     assert loop.time() - t0 < 1.0
     await limiter.aclose()
+
+
+async def test_max_wait_zero_calls_at_once_all_find_free_budget(redis_url: str) -> None:
+    # Ten concurrent calls, 60 a minute free: one held this process's turn for its round
+    # trip and the nine others were refused as if the budget were spent.
+    limiter = y.RedisRateLimiter(redis_url, "mw0-concurrent", [y.RateLimit(60, 60.0)],
+                                 max_wait=0)
+    slots = await asyncio.gather(*(limiter.acquire() for _ in range(10)))
+    for slot in slots:
+        slot.release()
+    await limiter.aclose()
+
+
+async def test_a_window_adopted_after_a_longer_adopted_one_reads_a_configured_window(
+    redis_url: str,
+) -> None:
+    # The longest window held was itself adopted (its record only starts then): read from
+    # it, a new 30 s window started empty. It reads the longest configured window.
+    limiter = y.RedisRateLimiter(redis_url, "derived-base", [y.RateLimit(100, 60.0)],
+                                 max_wait=0)
+    for _ in range(5):
+        (await limiter.acquire()).release()
+    limiter.adopt([y.RateLimit(1000, 3600.0), y.RateLimit(5, 30.0)])
+    with pytest.raises(y.RateLimitError):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+async def test_renaming_with_a_slot_out_puts_nothing_into_the_new_budget(redis_url: str) -> None:
+    # A client moved to another key with a call in flight: its keeper found the new
+    # budget's epoch, "re-seeded" the old slot into it and paused its whole fleet.
+    import redis.asyncio as aioredis
+
+    limits = [y.RateLimit(100, 60.0)]
+    other = y.RedisRateLimiter(redis_url, "renamed-new", limits, max_wait=0)
+    (await other.acquire()).release()
+    moving = y.RedisRateLimiter(redis_url, "renamed-old", limits, grace=2.0, lease=3.0)
+    held = await moving.acquire()
+    moving.rename("renamed-new")
+    await asyncio.sleep(1.2)  # one keeper tick
+    held.release()
+    assert moving.stats.reseeds == 0
+    r = aioredis.from_url(redis_url)
+    try:
+        assert await r.get("yativo:rl:{renamed-new}:grace") is None
+    finally:
+        await r.aclose()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (await other.acquire()).release()  # max_wait=0: no pause in the way
+    assert loop.time() - t0 < 0.5
+    await moving.aclose()
+    await other.aclose()
+
+
+def test_a_replica_answering_readonly_in_a_failover_counts_as_unreachable() -> None:
+    from redis.exceptions import MasterDownError, ReadOnlyError, TryAgainError
+
+    from yativo_async._redis import _unreachable
+
+    assert all(_unreachable(e) for e in (ReadOnlyError("READONLY"), MasterDownError("x"),
+                                         TryAgainError("x")))

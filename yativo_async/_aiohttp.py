@@ -282,10 +282,15 @@ def _close_orphaned_sockets(connector: aiohttp.BaseConnector) -> None:
     protocols.extend(connector._acquired)
     for proto in protocols:
         transport = proto.transport
-        sock = getattr(transport, "_sock", None)
-        if isinstance(sock, socket.socket):
-            sock.close()
-            transport._sock = None  # type: ignore[union-attr]  # closed: nothing to warn of
+        # TLS (https): asyncio's SSL transport wraps the socket transport that holds it
+        inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+        for layer in (transport, inner):
+            sock = getattr(layer, "_sock", None)
+            if isinstance(sock, socket.socket):
+                sock.close()
+                layer._sock = None  # type: ignore[union-attr]  # closed: nothing to warn of
+                if layer is inner:
+                    transport._closed = True  # type: ignore[union-attr]  # the TLS wrapper too
 
 
 async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:

@@ -243,8 +243,8 @@ class Pipeline:
         self._priority_queued = 0
         #: the longest recent round trip (decaying), 0 until one came back
         self._rtt = 0.0
-        #: when the last token exchange of this client left the queue for the network
-        self._exchange_started = float("-inf")
+        #: slots of requests cancelled on their way, held a while (`_release_after_cancel`)
+        self._cancel_holds: dict[object, tuple[Slot, asyncio.TimerHandle]] = {}
         #: calls in `_token_within`, woken when an exchange joins or leaves the queue
         self._token_watchers: list[asyncio.Future[None]] = []
         self.transport = transport
@@ -390,9 +390,6 @@ class Pipeline:
                 f"{call.name} needs credentials: give api_key/api_secret or access_token"
             )
         replayed = False
-        # Back in the queue after it was served once (its token went stale in the queue, or
-        # a 401 is replayed): at its front, not behind everyone who came after it.
-        front = False
         while True:  # once, or twice when 7. replays a 401
             while True:  # 1-2. token, then slot
                 token = None
@@ -406,21 +403,18 @@ class Pipeline:
                 if scope is not None:
                     queued, waited_before = loop.time(), limiter.time_waited
                 slot = None
-                priority = call.priority or front
                 if self._try_acquire is not None and options.lane == "interactive":
-                    slot = self._try_acquire(priority=priority)
+                    slot = self._try_acquire(priority=call.priority)
                 if slot is None:
                     if call.priority:  # the token exchange, queued for budget (`_token_within`)
                         self._exchange_queued(1)
                     try:
                         slot = await limiter.acquire(
-                            priority=priority, lane=options.lane, max_wait=options.max_wait
+                            priority=call.priority, lane=options.lane, max_wait=options.max_wait
                         )
                     finally:
                         if call.priority:
                             self._exchange_queued(-1)
-                if call.priority:
-                    self._exchange_started = loop.time()
                 # The limiter counts only real waits (a fast path adds nothing, and runs nothing
                 # else meanwhile): the same waits as `YativoClient.time_waited_for_budget`.
                 if scope is not None and limiter.time_waited > waited_before:
@@ -431,14 +425,22 @@ class Pipeline:
                 ):
                     break
                 # The token expired while we queued for budget (hours, when a day's budget is
-                # spent): it is never sent. The slot goes back unsent; with a fresh token the
-                # call comes back to the front of the queue (it was first in line), so a long
-                # queue does not send expired tokens, earn 401s and fail. A token already
-                # stale when it came (a lifetime shorter than its exchange takes) is sent as
-                # it is, and the server judges it (a 401 is replayed once, step 7), rather
-                # than exchanging tokens for ever.
+                # spent): it is never sent. Nearly always a fresher one is ready (the provider
+                # refreshes ahead of expiry, for whichever call asked first): send that, with
+                # the slot in hand. Else the slot goes back unsent (holding it while the
+                # exchange waits for budget could hold every slot of a window), the call
+                # waits for the exchange and queues again. A token already stale when it
+                # came (a lifetime shorter than its exchange takes) is sent as it is, and the
+                # server judges it (a 401 is replayed once, step 7), rather than exchanging
+                # tokens for ever.
+                ready = self._ready
+                newer = ready() if ready is not None else None
+                if newer is not None and (
+                    newer.expires_at is None or loop.time() < newer.expires_at
+                ):
+                    token = newer
+                    break
                 slot.release(sent=False)
-                front = True
             # A bodiless call with nothing per attempt (a list) sends the same request value as
             # the last one like it while the call, its options and the token are the same
             # objects: reuse it (requests are frozen values; this spares a header dict and a
@@ -506,12 +508,10 @@ class Pipeline:
                 response.status == 401 and token is not None and tokens is not None
                 and self._refreshable and not replayed
             ):
-                # 7. The token was revoked or expired early: clear it, replay once (at
-                # the front of the queue: the call was served once already).
+                # 7. The token was revoked or expired early: clear it, replay once.
                 tokens.invalidate(token)
                 self.stats.auth_replays += 1
                 replayed = True
-                front = True
                 continue
             break
         status = response.status  # 8.
@@ -569,7 +569,8 @@ class Pipeline:
                     else:
                         step = None
                 else:
-                    on_network = now - max(started, self._exchange_started)
+                    # the time we waited while the exchange was not queued for budget
+                    on_network = now - started - queued_for
                     if on_network >= timeout:
                         raise APITimeoutError(
                             f"no token within the call's timeout of {timeout} s: the token "
@@ -604,9 +605,19 @@ class Pipeline:
         then is stamped: twice the longest round trip seen lately or twice its own time so
         far, at least `CANCEL_HOLD` (a latency that jumps as the cancel comes), at most the
         request's timeout (which would have ended it anyway)."""
+        if self.closed:  # closing: the limiter goes too, so stamp it now
+            slot.release()
+            return
         elapsed = loop.time() - sent_at
         margin = min(timeout, max(2 * self._rtt, 2 * elapsed, CANCEL_HOLD))
-        loop.call_later(margin, slot.release)
+        holds = self._cancel_holds
+        key = object()
+
+        def stamp() -> None:
+            if holds.pop(key, None) is not None:
+                slot.release()
+
+        holds[key] = (slot, loop.call_later(margin, stamp))
 
     def _exchange_queued(self, delta: int) -> None:
         """A token exchange of this client joins (+1) or leaves (-1) the queue for budget:
@@ -663,6 +674,11 @@ class Pipeline:
             if not self._running - {me}:
                 break
             await asyncio.sleep(0)
+        # Slots held after a cancel are stamped now: the limiter closes after us.
+        holds, self._cancel_holds = self._cancel_holds, {}
+        for slot, handle in holds.values():
+            handle.cancel()
+            slot.release()
         if self.hooks is not None:
             await self.hooks.aclose()  # async hooks still running (`_hooks.py` rule 3)
 

@@ -470,6 +470,7 @@ class RedisRateLimiter:
         # Per window: the window whose sorted set it reads (itself, or for a window adopted
         # from a server's answer the longest configured one) and the shift (see _ACQUIRE).
         self._sources: list[int] = list(range(len(self._limits)))
+        self._configured = len(self._limits)  # windows 0.._configured-1 are every process's
         self._shifts: list[float] = [0.0] * len(self._limits)
         # Rule 9: what this process used, to put back if Redis loses it: slots in flight,
         # and per window the (frees at, id) of stamped slots, in Redis time.
@@ -547,22 +548,18 @@ class RedisRateLimiter:
             elif priority:
                 slot = await self._poll_until_granted(code, deadline, max_wait)
             else:
-                turn = self._turns[lane]
-                remaining = None if deadline is None else max(0.0, deadline - loop.time())
-                if remaining is None or not (turn.locked() or getattr(turn, "_waiters", None)):
-                    # Free, nobody queued: taken at once. (Not through wait_for: with
-                    # max_wait=0 it gives up before the lock is even asked, and every call
-                    # failed.)
-                    await turn.acquire()
-                else:
-                    try:
-                        await asyncio.wait_for(turn.acquire(), remaining)
-                    except asyncio.TimeoutError:
-                        raise self._budget_error(None, max_wait) from None
-                try:
+                if deadline is not None:
+                    # A call that may wait only so long asks Redis itself, not behind this
+                    # process's queue: a turn held by another call's round trip (or by one
+                    # waiting as long as it takes) is no answer about the budget.
                     slot = await self._poll_until_granted(code, deadline, max_wait)
-                finally:
-                    turn.release()
+                else:
+                    turn = self._turns[lane]
+                    await turn.acquire()
+                    try:
+                        slot = await self._poll_until_granted(code, deadline, max_wait)
+                    finally:
+                        turn.release()
         finally:
             self._n_waiting -= 1
         self.time_waited += loop.time() - started
@@ -812,7 +809,11 @@ class RedisRateLimiter:
             for history in self._history:
                 while history and history[0][0] <= now_f:
                     history.popleft()
-            if _text(epoch) != self._epoch:
+            if not self._epoch:
+                # Renamed to another budget meanwhile (`rename`): nothing of ours is in
+                # it to put back; its epoch is simply the one we know from now on.
+                self._epoch = _text(epoch)
+            elif _text(epoch) != self._epoch:
                 with contextlib.suppress(Exception):
                     await self._reseed()
 
@@ -883,7 +884,8 @@ class RedisRateLimiter:
                 # fleet sent in its period (an adopted period is capped at the longest
                 # configured one): the new window starts with the requests already sent
                 # in it, as SlidingWindowLimiter.adopt's does, rather than empty.
-                own = self._own()
+                # (a configured one: every process writes it, whatever it has adopted)
+                own = [k for k in self._own() if k < self._configured]
                 base = max(own, key=lambda k: self._limits[k].period)
                 longest = self._limits[base].period
                 self._sources.append(base if rl.period <= longest else len(self._limits))
@@ -904,7 +906,12 @@ class RedisRateLimiter:
         if prefix == self._prefix:
             return
         self._prefix = prefix
+        # Nothing of the old budget is carried over: its slots (in flight or stamped) are
+        # not the new key's, and no re-seed must put them there.
         self._epoch = ""
+        self._held.clear()
+        self._local_ids.clear()
+        self._fleet_used = None
         for history in self._history:
             history.clear()
 
@@ -1024,11 +1031,13 @@ def _refused(exc: BaseException) -> RedisUnavailableError:
 
 def _unreachable(exc: BaseException) -> bool:
     """Redis cannot be reached (down, restarting, loading, a cluster without a primary for
-    the slot): as opposed to a bug (a script error), which propagates."""
+    the slot, a replica mid-failover answering READONLY): as opposed to Redis refusing the
+    script (`_refused`)."""
     from redis import exceptions as rx
 
     return isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.ClusterError,
-                            rx.RedisClusterException, rx.BusyLoadingError, OSError))
+                            rx.RedisClusterException, rx.BusyLoadingError, rx.ReadOnlyError,
+                            rx.MasterDownError, rx.TryAgainError, OSError))
 
 
 def _check_seconds(**values: object) -> None:

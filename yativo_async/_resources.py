@@ -111,11 +111,10 @@ async def _send_exchange(
         call = exchange(other)
         try:
             outcome = await client._pipeline.run(call, options)
-        except APIStatusError as again:
-            if again.status in (404, 405):
-                raise exc from None  # neither is there: the error of the path tried first
-            root.token_path = other  # it is there (a bad key pair, say): keep it
-            raise
+        except APIStatusError:
+            # Not proof the other path is the server's (its auth layer may refuse any
+            # route): the path tried first keeps its say, and its error is the answer.
+            raise exc from None
         root.token_path = other
         _log.info("the token endpoint is %s on this server (%s answered %d)",
                   other, path, exc.status)
