@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -777,3 +778,28 @@ async def test_a_fallback_starts_with_its_share_of_what_the_fleet_used(
         await a.acquire()
     await a.aclose()
     await b.aclose()
+
+
+async def test_calls_queued_locally_try_redis_again_when_it_is_due(own_redis: RedisProcess) -> None:
+    # B's calls queued in its fallback while Redis was down; Redis came back, A used it,
+    # and B's queued calls were still granted locally (nothing of B had asked Redis since):
+    # with A's calls, more than the window at the server. They now try Redis when it is due.
+    limits = [y.RateLimit(10, 2.0)]
+    fake = FakeYativo(rate_limits=limits)
+    key = fake.add_key()
+    kwargs: dict[str, Any] = dict(api_key=key.api_key, api_secret=key.api_secret,
+                                  transport=fake.transport(), rate_limits=limits,
+                                  redis=own_redis.url, redis_fallback="local", local_share=0.5)
+    async with y.YativoClient(**kwargs) as a, y.YativoClient(**kwargs) as b:
+        await a.api_keys.list()
+        await b.api_keys.list()
+        await asyncio.sleep(2.1)  # an empty window
+        own_redis.kill()
+        await b.api_keys.list()  # B notices: local, at 5 per 2 s
+        queued = asyncio.gather(*(b.api_keys.list() for _ in range(10)))
+        await asyncio.sleep(0.5)
+        own_redis.start()  # back, empty
+        await asyncio.sleep(0.1)
+        await asyncio.gather(*(a.api_keys.list() for _ in range(10)))
+        await queued
+    assert fake.count("status:429") == 0

@@ -732,10 +732,11 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         started = loop.time()
         slot = await self._local.acquire(priority=priority, lane=lane, max_wait=max_wait)
-        if self._down_since is None:
-            # Redis came back while this call queued locally: a slot Redis never hears of
-            # would let the fleet past the limit once the others use Redis again. Take it
-            # there, with what is left of max_wait.
+        if self._down_since is None or loop.time() >= self._retry_at:
+            # Redis came back (or is due to be tried again) while this call queued locally:
+            # a slot Redis never hears of would let the fleet past the limit once the others
+            # use Redis again. Take it there (or locally again, if Redis is still away),
+            # with what is left of max_wait.
             slot.release(sent=False)
             if max_wait is DEFAULT_MAX_WAIT:
                 max_wait = self._max_wait
