@@ -140,6 +140,13 @@ async def test_a_mock_handler_may_name_headers_as_the_docs_do() -> None:
     response = await transport.send(request)
     assert dict(response.headers) == {"retry-after": "7", "x-request-id": "req_9",
                                       "x-ratelimit-limit": "30"}
+    # a name given twice: one value each, whatever the case of the other names
+    from multidict import CIMultiDict
+
+    for given, seen in (({"Retry-After": "2", "retry-after": "2"}, "2"),
+                        (CIMultiDict([("retry-after", "1"), ("retry-after", "30")]), "1, 30")):
+        echo = y.MockTransport(lambda r, given=given: y.Response(status=200, headers=given))
+        assert (await echo.send(request)).headers["retry-after"] == seen
     async with y.YativoClient(access_token="tok_x", transport=transport, max_wait=1) as client:
         with pytest.raises(y.RateLimitError) as info:
             await client.api_keys.list()

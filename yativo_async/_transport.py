@@ -401,13 +401,19 @@ class MockTransport:
         if len(result.body) > cap:
             raise too_large(request, cap, result.status)
         headers = result.headers
-        if any(name != name.lower() for name in headers):
-            # A handler written from the docs says "Retry-After", "X-Request-Id": the
-            # client reads lower-case names (as every HTTP library's transport gives them).
+        if not isinstance(headers, dict) or any(name != name.lower() for name in headers):
+            # A handler written from the docs says "Retry-After", "X-Request-Id" (or gives
+            # a multidict with a name twice): the client reads lower-case names, one value
+            # each, repeated ones joined by ", " (as every HTTP library's transport gives
+            # them); the same value twice is one value.
             lowered: dict[str, str] = {}
             for name, value in headers.items():
                 key = name.lower()
-                lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
+                seen = lowered.get(key)
+                if seen is None:
+                    lowered[key] = value
+                elif value not in seen.split(", "):
+                    lowered[key] = f"{seen}, {value}"
             result = make_response(result.status, lowered, result.body)
         return result
 
