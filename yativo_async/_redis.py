@@ -222,6 +222,29 @@ end
 return {epoch, tostring(now)}
 """
 
+
+def _put_slots_back(*, first_key: int, first_arg: int) -> str:
+    """The Lua both `_RESEED` and `_PUT_BACK` run: from KEYS[first_key] on, one sorted set
+    per window; from ARGV[first_arg] on, per window its period, a count and that many
+    (score, id) pairs (a score of 0: still in flight, frees a lease and a period from now).
+    Adds each slot not already there (NX: never moves one). Needs ``now`` and ``lease``."""
+    return f"""local j = {first_arg}
+for i = {first_key}, #KEYS do
+  local period = tonumber(ARGV[j])
+  local count = tonumber(ARGV[j + 1])
+  j = j + 2
+  for k = 1, count do
+    local score = tonumber(ARGV[j])
+    if score == 0 then score = now + lease + period end
+    if score > now then
+      redis.call('ZADD', KEYS[i], 'NX', score, ARGV[j + 1])
+    end
+    j = j + 2
+  end
+  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
+end"""
+
+
 # KEYS: epoch, grace, then one sorted set per window. ARGV: 1 a fresh epoch id, 2 grace
 # seconds, 3 lease, 4 the epoch this process knows (nothing to do if Redis still has it),
 # then per window: its period, a count, and that many (score, id) pairs;
@@ -245,21 +268,7 @@ if now + grace > current then
   redis.call('SET', KEYS[2], tostring(now + grace), 'PX', math.ceil(grace * 1000) + 1)
 end
 local lease = tonumber(ARGV[3])
-local j = 5
-for i = 3, #KEYS do
-  local period = tonumber(ARGV[j])
-  local count = tonumber(ARGV[j + 1])
-  j = j + 2
-  for k = 1, count do
-    local score = tonumber(ARGV[j])
-    if score == 0 then score = now + lease + period end
-    if score > now then
-      redis.call('ZADD', KEYS[i], 'NX', score, ARGV[j + 1])
-    end
-    j = j + 2
-  end
-  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
-end
+""" + _put_slots_back(first_key=3, first_arg=5) + """
 return epoch
 """
 
@@ -298,21 +307,7 @@ _PUT_BACK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = tonumber(ARGV[1])
-local j = 2
-for i = 1, #KEYS do
-  local period = tonumber(ARGV[j])
-  local count = tonumber(ARGV[j + 1])
-  j = j + 2
-  for k = 1, count do
-    local score = tonumber(ARGV[j])
-    if score == 0 then score = now + lease + period end
-    if score > now then
-      redis.call('ZADD', KEYS[i], 'NX', score, ARGV[j + 1])
-    end
-    j = j + 2
-  end
-  redis.call('EXPIRE', KEYS[i], math.ceil(lease + period) + 1)
-end
+""" + _put_slots_back(first_key=1, first_arg=2) + """
 return 1
 """
 
