@@ -527,6 +527,89 @@ async def test_data_redis_refuses_is_a_yativo_error_not_a_raw_redis_one(redis_ur
         await limiter.aclose()
 
 
+async def test_a_token_key_of_the_wrong_type_is_a_yativo_error(redis_url: str) -> None:
+    # Raw redis-py ResponseError leaked from the token cache before.
+    fake = FakeYativo(rate_limits=[], seed=8311)
+    key = fake.add_key()
+    from yativo_async._redis import redis_key_id
+
+    token_key = f"yativo:tok:{{{redis_key_id(key.api_key)}}}"
+    r = aioredis.from_url(redis_url)
+    try:
+        await r.rpush(token_key, "junk")
+        async with y.YativoClient(api_key=key.api_key, api_secret=key.api_secret,
+                                  transport=fake.transport(), rate_limits=[],
+                                  redis=redis_url) as client:
+            with pytest.raises(y.RedisUnavailableError, match=r"token cache.*WRONGTYPE"):
+                await client.api_keys.list()
+    finally:
+        await r.delete(token_key)
+        await r.aclose()
+    assert fake.token_exchanges == 0
+
+
+@pytest.mark.parametrize("fallback", ["fail", "local"])
+@pytest.mark.parametrize("with_token", [False, True])
+async def test_a_wrong_redis_password_is_refused_not_ridden_out_locally(
+    redis_url: str, caplog: pytest.LogCaptureFixture, fallback: str, with_token: bool
+) -> None:
+    # A wrong password is a setting to fix: redis-py raises it as a ConnectionError, and
+    # with redis_fallback="local" the client ran on its in-process share for ever, logged as
+    # "Redis is unreachable". It is refused, naming the reason, and nothing is sent.
+    r = aioredis.from_url(redis_url)
+    await r.acl_setuser("yativo-test", enabled=True, passwords=["+right-password"],
+                        keys=["*"], commands=["+@all"])
+    await r.aclose()
+    url = redis_url.replace("redis://", "redis://yativo-test:wrong-password@")
+    fake = FakeYativo(rate_limits=[], seed=8312)
+    key = fake.add_key()
+    creds: dict[str, Any] = (
+        {"access_token": "tok-" + "x" * 20} if with_token
+        else {"api_key": key.api_key, "api_secret": key.api_secret}
+    )
+    local: dict[str, Any] = {"local_share": 0.5} if fallback == "local" else {}
+    async with y.YativoClient(**creds, transport=fake.transport(), redis=url,
+                              rate_limits=[y.RateLimit(100, 60.0)],
+                              redis_fallback=fallback, **local) as client:  # type: ignore[arg-type]
+        for _ in range(2):
+            with pytest.raises(y.RedisUnavailableError, match="password") as info:
+                await client.api_keys.list()
+            assert "refused" in str(info.value) and "AuthenticationError" in str(info.value)
+            assert "wrong-password" not in str(info.value)
+    assert fake.journal == []  # nothing reached the server, not even a token exchange
+    assert "unreachable" not in caplog.text
+    assert "wrong-password" not in caplog.text
+
+
+async def test_a_views_max_wait_on_a_token_queued_in_redis_says_when_to_retry(
+    redis_url: str,
+) -> None:
+    # The fleet's hour is spent; this process needs a token, and its exchange queues for
+    # budget in Redis. The view's max_wait fails the call, with the wait Redis gave (the
+    # synchronous status() cannot read Redis: retry_after was None).
+    limits = [y.RateLimit(2, 3600.0)]
+    fake = FakeYativo(rate_limits=[], seed=8313)
+    key = fake.add_key()
+    kw: dict[str, Any] = {"api_key": key.api_key, "api_secret": key.api_secret,
+                          "transport": fake.transport(), "rate_limits": limits,
+                          "redis": redis_url}
+    from yativo_async._redis import redis_key_id
+
+    r = aioredis.from_url(redis_url)
+    try:
+        async with y.YativoClient(**kw) as first:
+            await first.api_keys.list()  # the exchange and the list: 2 of the hour's 2
+        await r.delete(f"yativo:tok:{{{redis_key_id(key.api_key)}}}")  # no token to share
+        async with y.YativoClient(**kw) as second:
+            with pytest.raises(y.RateLimitError) as info:
+                await second.with_options(max_wait=0.5).api_keys.list()
+            assert info.value.from_client
+            assert info.value.retry_after is not None and info.value.retry_after > 3000
+    finally:
+        await r.aclose()
+    assert fake.token_exchanges == 1
+
+
 async def test_redis_back_after_an_outage_is_used_at_once_for_the_token(
     own_redis: RedisProcess,
 ) -> None:

@@ -632,6 +632,9 @@ class Pipeline:
         """A call's ``max_wait`` ran out while the token exchange it needs waited for budget."""
         waits = [w.next_free_in for w in self._limiter.status()
                  if w.remaining == 0 and w.next_free_in is not None]
+        estimate = getattr(self._limiter, "next_free_in", None)  # a limiter that asks Redis
+        if not waits and estimate is not None and (guess := estimate()) is not None:
+            waits.append(guess)
         return RateLimitError(
             f"client-side rate limit: the token exchange this call needs is waiting for "
             f"budget past max_wait={max_wait} s",

@@ -462,6 +462,8 @@ class RedisRateLimiter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._n_waiting = 0
         self._last_used: list[int] = [0] * len(self._limits)
+        #: loop time the fleet's budget frees, as Redis last answered a refused ask
+        self._free_at: float | None = None
         # Per window: the window whose sorted set it reads (itself, or for a window adopted
         # from a server's answer the longest configured one) and the shift (see _ACQUIRE).
         self._sources: list[int] = list(range(len(self._limits)))
@@ -610,9 +612,11 @@ class RedisRateLimiter:
                 if counts:  # what the whole fleet had used, as of now (for an outage)
                     self._fleet_used = (loop.time(), [int(c) + 1 for c in counts[0]])
                 self._held.add(slot_id)
+                self._free_at = None
                 self._start_keeper()
                 return _RedisSlot(self, slot_id)
             wait = float(value)
+            self._free_at = loop.time() + wait
             if deadline is not None and loop.time() + wait > deadline:
                 if code == "i":
                     self._release_later(slot_id, False)  # take back its waiting mark
@@ -632,8 +636,9 @@ class RedisRateLimiter:
 
         try:
             return await script(keys=keys, args=args)
-        except RedisConnectionError:
-            pass
+        except RedisConnectionError as exc:
+            if not _unreachable(exc):  # a wrong password: asking again gets the same
+                raise
         return await script(keys=keys, args=args)
 
     # -- outage (rule 10) ---------------------------------------------------------------
@@ -844,6 +849,14 @@ class RedisRateLimiter:
             from_client=True,
         )
 
+    def next_free_in(self) -> float | None:
+        """Seconds until the fleet's budget frees, as Redis last answered a refused ask of
+        this process (None: no refusal is pending). An estimate for a ``retry_after``."""
+        if self._free_at is None:
+            return None
+        left = self._free_at - asyncio.get_running_loop().time()
+        return left if left > 0 else None
+
     def status(self) -> list[WindowStatus]:
         """The windows as configured; live counts need Redis: see `status_async()`."""
         return [
@@ -1015,22 +1028,33 @@ async def _best_effort(step: Awaitable[Any], what: str) -> None:
         _log.warning("could not %s in Redis (%s)", what, exc.__class__.__name__)
 
 
-def _refused(exc: BaseException) -> RedisUnavailableError:
+def _refused(exc: BaseException, what: str = "the rate-limit script") -> RedisUnavailableError:
     """Redis answered, with an error (a key of the wrong type, a garbage value, an ACL
-    that forbids the scripts): a `YativoError` naming it, nothing sent."""
+    that forbids the scripts, a wrong password): a `YativoError` naming it, nothing sent.
+    (redis-py's messages never quote the password.)"""
+    from redis import exceptions as rx
+
+    if isinstance(exc, (rx.AuthenticationError, rx.AuthorizationError)):
+        hint = "Check the user name and password in the Redis URL."
+    else:
+        hint = ("Check the Redis user's permissions, or delete the budget's keys if "
+                "something else wrote to them.")
     return RedisUnavailableError(
-        f"Redis refused the rate-limit script ({exc.__class__.__name__}: "
-        f"{str(exc)[:200]}); nothing was sent. Check the Redis user's permissions, or "
-        "delete the budget's keys if something else wrote to them."
+        f"Redis refused {what} ({exc.__class__.__name__}: {str(exc)[:200]}); nothing was "
+        f"sent. {hint}"
     )
 
 
 def _unreachable(exc: BaseException) -> bool:
     """Redis cannot be reached (down, restarting, loading, a cluster without a primary for
     the slot, a replica mid-failover answering READONLY): as opposed to Redis refusing the
-    script (`_refused`)."""
+    script or this client (`_refused`). A wrong password or a user not allowed to connect is
+    a setting to fix, not an outage to ride out: redis-py raises it as a ConnectionError,
+    but it is refused, never met with the in-process fallback."""
     from redis import exceptions as rx
 
+    if isinstance(exc, (rx.AuthenticationError, rx.AuthorizationError)):
+        return False
     return isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.ClusterError,
                             rx.RedisClusterException, rx.BusyLoadingError, rx.ReadOnlyError,
                             rx.MasterDownError, rx.TryAgainError, OSError))
@@ -1126,6 +1150,10 @@ class RedisTokenCache:
             return await self._fetch(api_key, api_secret, exchange, reject)
         except Exception as exc:
             if not _unreachable(exc):
+                from redis.exceptions import RedisError
+
+                if isinstance(exc, RedisError):
+                    raise _refused(exc, "the fleet's token cache") from exc
                 raise
             if self._fallback != "local":
                 raise RedisUnavailableError(
