@@ -33,6 +33,8 @@ from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
+from ._salvage import salvage_secret
+from ._sansio import redact_text
 from ._transport import (
     HIDDEN_HEADERS,
     Request,
@@ -40,8 +42,10 @@ from ._transport import (
     check_headers,
     closed_error,
     cut_while_connecting,
+    head_of,
     lower_headers,
     make_response,
+    refuse_early,
     response_cap,
     scrub,
     too_large,
@@ -206,10 +210,13 @@ class AiohttpTransport:
                     # Plain body of a declared length (nearly every answer): aiohttp reads
                     # exactly that much, in one call (no coroutine of ours around it).
                     cap = response_cap(request)
-                    if length > cap:
+                    if length <= cap:
+                        body = await resp.read()
+                    elif refuse_early(request):
                         resp.close()  # drop the connection rather than drain what we drop
                         raise too_large(request, cap, resp.status)
-                    body = await resp.read()
+                    else:  # it may hold a new key's secret: read up to the cap
+                        body = await _read_chunks(resp, request)
                 else:
                     body = await _read_chunks(resp, request)
                 # aiohttp's headers as they are (no copy per response): see LowerHeaders
@@ -234,14 +241,29 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, aiohttp.ClientResponseError):
                 _mask_request_info(exc)
-            text = scrub(str(exc), request)[:200]
-            if isinstance(exc.__cause__, ContentEncodingError):
-                # The body arrived but does not inflate: a bad body, not a network fault
-                # (as HttpxTransport says it).
-                raise ResponseDecodeError(f"response body cannot be decoded: {text}") from exc
-            raise APIConnectionError(
-                f"{request.method} {_path(request.url)} failed: {exc.__class__.__name__}: {text}"
-            ) from exc
+            full = str(exc)
+            text = redact_text(scrub(full, request))[:200]
+            if _caused_by(exc, ContentEncodingError):
+                # The body arrived but does not inflate, or in an encoding aiohttp cannot
+                # undo: a bad body, not a network fault (as HttpxTransport says it).
+                failure: YativoError = ResponseDecodeError(
+                    f"response body cannot be decoded: {text}")
+            else:
+                failure = APIConnectionError(
+                    f"{request.method} {_path(request.url)} failed: "
+                    f"{exc.__class__.__name__}: {text}"
+                )
+            if redact_text(full) == full:
+                raise failure from exc
+            # aiohttp quotes bytes it could not parse, and those held a secret-looking field
+            # (a create answer read past a Content-Length that lied: its new secret). Not
+            # chained (the quote would reach every traceback), and the secret is kept.
+            salvaged = salvage_secret(full, whole=False)
+            if salvaged is not None:
+                failure = ResponseDecodeError(
+                    f"{request.method} {_path(request.url)}: the response could not be read "
+                    f"({exc.__class__.__name__}: {text})"
+                ).with_secret(*salvaged)
         except RuntimeError as exc:
             if session.closed:  # closed under us (by its owner) while this request ran
                 raise closed_error() from exc
@@ -251,6 +273,7 @@ class AiohttpTransport:
             # its parser): still only YativoErrors leave a transport. Only the class name is
             # shown; the message could quote what was sent.
             raise _foreign(request, exc) from exc
+        raise failure  # (outside the handler: the quoting error is not its __context__)
 
     async def aclose(self) -> None:
         """Close the session and its pooled connections. Idempotent; never raises."""
@@ -303,7 +326,7 @@ async def _read_chunks(resp: aiohttp.ClientResponse, request: Request) -> bytes:
         size += len(chunk)
         if size > cap:
             resp.close()
-            raise too_large(request, cap, resp.status)
+            raise too_large(request, cap, resp.status, head_of([*chunks, chunk]))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -326,6 +349,18 @@ def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:
     exc.request_info = aiohttp.RequestInfo(
         info.url, info.method, CIMultiDictProxy(headers), info.real_url
     )
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is in ``exc``'s chain of causes (aiohttp wraps a parser's error
+    twice: ClientResponseError from HttpProcessingError from the parser's own)."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, kind):
+            return True
+        cause, seen = cause.__cause__, seen + 1
+    return False
 
 
 def _foreign(request: Request, exc: Exception) -> APIConnectionError:

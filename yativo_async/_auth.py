@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("yativo_async")
+#: the longest token lifetime believed (seconds): a longer ``expires_in`` is capped to it
+MAX_TOKEN_TTL = 7 * 86400
 
 _R = TypeVar("_R")
 
@@ -455,7 +457,9 @@ class ExchangeTokenProvider:
                     delay,
                 )
             raise
-        ttl = float(access.expires_in)
+        # A lifetime past a week (or one no float can hold: 400 digits) is capped: a claim
+        # that a token never expires must not arm a timer the loop cannot hold.
+        ttl = float(min(access.expires_in, MAX_TOKEN_TTL))
         if ttl <= 0:
             ttl = 1.0
         margin = min(self._skew, ttl / 2)  # R8

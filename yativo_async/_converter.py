@@ -490,16 +490,19 @@ def loads(body: bytes, *, status: int | None = None) -> Any:
     try:
         return json.loads(body)
     except RecursionError:
-        raise ResponseDecodeError(
+        failure = ResponseDecodeError(
             "response body is nested too deeply to decode", status=status, body=safe_body(body)
-        ) from None
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         kind = "empty" if not body.strip() else "not valid JSON"
-        raise ResponseDecodeError(
+        failure = ResponseDecodeError(
             f"response body is {kind} ({exc.__class__.__name__}: {str(exc)[:80]})",
             status=status,
             body=safe_body(body),
-        ) from None
+        )
+    # Raised outside the handler: a UnicodeDecodeError holds the whole body (`.object`), and
+    # as the __context__ of this error it would reach anyone who walks the chain.
+    raise failure
 
 
 def unwrap(data: Any, *, status: int | None = None, body: bytes = b"") -> Any:
@@ -536,11 +539,12 @@ def _structure_slowly(data: Any, cls: type[T], *, status: int | None, body: byte
             details = "; ".join(cattrs.transform_error(exc, path="$"))
         else:
             details = f"{exc} @ $"
-        raise ResponseDecodeError(
+        failure = ResponseDecodeError(
             f"response does not match {cls.__name__}: {details}",
             status=status,
             body=safe_body(body),
-        ) from None
+        )
+    raise failure  # outside the handler: cattrs' errors hold the values they were given
 
 
 _Tagged = TypeVar("_Tagged", ApiKey, CreatedApiKey, RotatedApiKey, AccessToken)

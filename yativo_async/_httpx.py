@@ -26,6 +26,7 @@ from ._transport import (
     closed_error,
     cut_while_connecting,
     make_response,
+    refuse_early,
     response_cap,
     scrub,
     too_large,
@@ -136,7 +137,8 @@ class HttpxTransport:
             status = resp.status_code
             encoding = resp.headers.get("content-encoding")
             length = resp.headers.get("content-length", "")
-            if encoding is None and length.isascii() and length.isdigit() and int(length) > cap:
+            if (encoding is None and length.isascii() and length.isdigit()
+                    and int(length) > cap and refuse_early(request)):
                 # Declared too long: refuse before reading; leaving the block unread drops
                 # the connection instead of draining it.
                 raise too_large(request, cap, status)

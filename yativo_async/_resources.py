@@ -310,11 +310,28 @@ class ApiKeysWithRawResponse(_Endpoints):
         rotated = raw.parse()
         tokens = self._client.token_provider
         if isinstance(tokens, ExchangeTokenProvider) and adopt is not False:
-            own = rotated.api_key is not None and rotated.api_key == tokens.api_key
+            # (a blank api_key in the answer names no key: the rotated key keeps its own)
+            new_key = rotated.api_key if rotated.api_key and rotated.api_key.strip() else None
+            own = new_key is not None and new_key == tokens.api_key
             if adopt or own:
-                await self._client._root.rotate_credentials(
-                    api_key=rotated.api_key or tokens.api_key, api_secret=rotated.api_secret
-                )
+                failure: ResponseDecodeError | None = None
+                try:
+                    await self._client._root.rotate_credentials(
+                        api_key=new_key or tokens.api_key, api_secret=rotated.api_secret
+                    )
+                except (ValueError, TypeError) as exc:
+                    # The server rotated, but what it answered cannot be used (a blank
+                    # secret, an API key no header can carry): a bad answer, not bad input.
+                    failure = ResponseDecodeError(
+                        f"the rotate answer cannot be adopted as the client's credentials "
+                        f"({exc}); the key was rotated: its old secret no longer works",
+                        status=raw.status,
+                    )
+                    secret = rotated.api_secret.get_secret_value()
+                    if secret.strip():
+                        failure = failure.with_secret(rotated.api_secret, rotated.id, new_key)
+                if failure is not None:
+                    raise failure
         return raw
 
     async def revoke(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 from ._errors import APIStatusError, ResponseDecodeError
 from ._pipeline import Outcome
+from ._salvage import salvage_secret
 from ._sansio import mask_header_values, mask_secrets, masked_request_id, reported_failure
-from ._secret import Secret
 
 __all__ = ["APIResponse", "call_failure", "decode_failure"]
 
@@ -101,29 +100,10 @@ def decode_failure(
     secrets = outcome.secrets
     rid = None if request_id is None else mask_secrets(request_id, secrets)
     failure = _masked(exc, secrets).with_request_id(rid)
-    salvaged = _new_secret_in(outcome.response.body)
+    salvaged = salvage_secret(outcome.response.body)
     if salvaged is not None:
         failure = failure.with_secret(*salvaged)
     return failure
-
-
-def _new_secret_in(body: bytes) -> tuple[Secret, str | None, str | None] | None:
-    """The new API secret (with its key's id and API key) in a body that did not decode as
-    a whole, if it holds one where a create, generate or rotate answer puts it: a key the
-    server made must not lose the only copy of its secret to a malformed date beside it."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    for obj in (parsed, parsed.get("data") if isinstance(parsed, dict) else None):
-        if isinstance(obj, dict):
-            secret = obj.get("api_secret")
-            if isinstance(secret, str) and secret:
-                key_id = next((v for k in ("id", "key_id", "api_key_id")
-                               if isinstance(v := obj.get(k), str) and v), None)
-                api_key = obj.get("api_key")
-                return Secret(secret), key_id, api_key if isinstance(api_key, str) else None
-    return None
 
 
 def _masked(exc: ResponseDecodeError, secrets: tuple[str, ...]) -> ResponseDecodeError:

@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, ResponseTooLargeError
+from ._salvage import salvage_secret
 from ._twin import twin
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "closed_error",
     "response_cap",
     "scrub",
+    "head_of",
+    "refuse_early",
     "too_large",
 ]
 
@@ -272,13 +275,40 @@ def response_cap(request: Request) -> int:
     return DEFAULT_MAX_RESPONSE_BYTES if cap is None else cap
 
 
-def too_large(request: Request, cap: int, status: int | None) -> ResponseTooLargeError:
-    return ResponseTooLargeError(
+def too_large(
+    request: Request, cap: int, status: int | None, head: bytes = b""
+) -> ResponseTooLargeError:
+    """The error for a body past ``cap``. ``head``: what was read of it, up to the cap; a
+    new key's secret in it is kept on the error (the key exists: its only copy)."""
+    error = ResponseTooLargeError(
         f"{request.method} response body is larger than max_response_bytes={cap} "
         "(counted after decompression); reading stopped there",
         limit=cap,
         status=status,
     )
+    salvaged = salvage_secret(head, whole=False) if head else None
+    if salvaged is None:
+        return error
+    kept = error.with_secret(*salvaged)
+    assert isinstance(kept, ResponseTooLargeError)
+    return kept
+
+
+def head_of(chunks: list[bytes], size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes of ``chunks`` joined (no copy of the rest)."""
+    out: list[bytes] = []
+    for chunk in chunks:
+        out.append(chunk[:size])
+        size -= len(out[-1])
+        if size <= 0:
+            break
+    return b"".join(out)
+
+
+def refuse_early(request: Request) -> bool:
+    """Whether a body declared longer than the cap is refused before reading it: not for a
+    request that may create a key (its answer's secret, read up to the cap, is kept)."""
+    return request.method == "GET"
 
 
 class _Stage:
@@ -324,8 +354,12 @@ class BoundedDecoder:
                 return
         self._size += len(data)
         if self._size > self._cap:
-            raise too_large(self._request, self._cap, self._status)
+            raise too_large(self._request, self._cap, self._status, self._head(data))
         self._chunks.append(data)
+
+    def _head(self, *more: bytes) -> bytes:
+        """The first MiB decoded (for `too_large`'s secret search)."""
+        return head_of([*self._chunks, *more])
 
     def _inflate(self, stage: _Stage, data: bytes) -> bytes:
         out: list[bytes] = []
@@ -347,7 +381,8 @@ class BoundedDecoder:
             stage.raw_fallback = False
             made += len(piece)
             if self._size + made > self._cap:
-                raise too_large(self._request, self._cap, self._status)
+                raise too_large(self._request, self._cap, self._status,
+                                self._head(*out, piece))
             out.append(piece)
             data = stage.obj.unconsumed_tail
         return b"".join(out)
@@ -399,7 +434,7 @@ class MockTransport:
             )
         cap = response_cap(request)
         if len(result.body) > cap:
-            raise too_large(request, cap, result.status)
+            raise too_large(request, cap, result.status, head_of([result.body]))
         headers = result.headers
         if not isinstance(headers, dict) or any(name != name.lower() for name in headers):
             # A handler written from the docs says "Retry-After", "X-Request-Id" (or gives

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from .._config import DEFAULT_RATE_LIMITS, RateLimit
 from .._errors import APIConnectionError, APITimeoutError
-from .._transport import Request, Response, response_cap, too_large
+from .._transport import Request, Response, head_of, response_cap, too_large
 
 __all__ = ["FakeKey", "FakeYativo", "Faults", "JournalEntry"]
 
@@ -744,7 +744,7 @@ class FakeTransport:
             await asyncio.sleep(slow)
         cap = response_cap(request)
         if len(raw) > cap:  # as a real transport would stop reading there
-            raise too_large(request, cap, status)
+            raise too_large(request, cap, status, head_of([raw]))
         return Response(
             status=status, headers={k.lower(): v for k, v in headers.items()}, body=raw
         )
