@@ -35,19 +35,32 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-@pytest.fixture(scope="session")
-def cluster_url() -> Iterator[str]:
-    """A real 3-node Redis Cluster (3 primaries, no replicas) on loopback ports."""
-    server = shutil.which("redis-server")
-    cli = shutil.which("redis-cli")
-    if server is None or cli is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server and redis-cli are needed for the cluster tests")
-        pytest.skip("the cluster tests need redis-server and redis-cli "
-                    f"(missing: {'redis-server' if server is None else 'redis-cli'})")
-    # cluster ports need their bus port (+10000) free as well: retry on a clash
-    ports = [p for p in _free_ports(20) if p + 10000 < 65536][:3]
-    workdir = tempfile.mkdtemp(prefix="yvcluster")
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _cluster_ports(n: int) -> list[int]:
+    """``n`` free loopback ports whose cluster bus ports (port + 10000) are free too, and
+    none of them another's bus port (two free ports 10000 apart clash)."""
+    chosen: list[int] = []
+    for p in _free_ports(40):
+        taken = {q for c in chosen for q in (c, c + 10000)}
+        if p + 10000 < 65536 and not {p, p + 10000} & taken and _bindable(p + 10000):
+            chosen.append(p)
+            if len(chosen) == n:
+                return chosen
+    raise AssertionError("no free loopback ports for a cluster")
+
+
+def _start_cluster(server: str, cli: str, workdir: str) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
+    """Three primaries on loopback, joined; their processes are returned (and killed on a
+    failure before raising)."""
+    ports = _cluster_ports(3)
     procs = [
         subprocess.Popen(
             [server, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
@@ -77,14 +90,47 @@ def cluster_url() -> Iterator[str]:
                                      capture_output=True, text=True, timeout=5).stdout
                       for p in ports]
             if all("cluster_state:ok" in st for st in states):
-                break
+                return ports, procs
             assert time.monotonic() < deadline, "the cluster did not reach state ok"
             time.sleep(0.05)
-        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+    except BaseException:
+        _stop(procs)
+        raise
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """A real 3-node Redis Cluster (3 primaries, no replicas) on loopback ports."""
+    server = shutil.which("redis-server")
+    cli = shutil.which("redis-cli")
+    if server is None or cli is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server and redis-cli are needed for the cluster tests")
+        pytest.skip("the cluster tests need redis-server and redis-cli "
+                    f"(missing: {'redis-server' if server is None else 'redis-cli'})")
+    workdir = tempfile.mkdtemp(prefix="yvcluster")
+    try:
+        # A port taken by another process between the check and the start: a new set.
+        for attempt in range(3):
+            try:
+                ports, procs = _start_cluster(server, cli, workdir)
+                break
+            except (AssertionError, subprocess.SubprocessError):
+                if attempt == 2:
+                    raise
+                for name in os.listdir(workdir):
+                    os.unlink(os.path.join(workdir, name))
+        try:
+            yield f"redis+cluster://127.0.0.1:{ports[0]}"
+        finally:
+            _stop(procs)
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
