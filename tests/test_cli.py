@@ -864,3 +864,51 @@ def test_a_create_answer_that_does_not_decode_still_delivers_the_secret(
     else:
         assert path.read_text() == secret + "\n"
         assert f"written to {path}" in line
+
+
+# -- what the server or a user names is shown as text, whole --------------------------------
+
+
+@pytest.mark.parametrize("name", ["[/red]", "[bold]markup[/bold]",
+                                  "x[link=https://example.invalid]click[/link]"])
+def test_a_name_with_rich_markup_is_shown_as_it_is(served_fake: FakeYativo,
+                                                   name: str) -> None:
+    # rich read names as markup: "[/red]" crashed the command after the key was made (its
+    # secret lost, a MarkupError traceback), and every later list and get crashed too.
+    code, out, err = invoke(served_fake, "keys", "create", "--name", name, "--show-secret")
+    assert code == 0, err
+    key_id = the_key(served_fake, name)
+    assert f"name: {name}" in out
+    assert served_fake.keys[key_id].api_secret in out
+    for args in (("keys", "list"), ("keys", "get", key_id)):
+        code, out, err = invoke(served_fake, *args)
+        assert (code, err) == (0, "")
+        assert name in out
+
+
+def test_control_characters_from_the_server_reach_no_terminal(
+        served_fake: FakeYativo) -> None:
+    served_fake.add_key("evil\x1b]0;pwned\x07\x1b[2Jname\nsecond line", ["read"])
+    code, out, _ = invoke(served_fake, "keys", "list")
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jname\\nsecond line" in out  # one row, shown as escapes
+    # an error message quoting the server (a window-title sequence, a newline)
+    assert app._one_line("bad \x1b]0;pwned\x07 thing\nnext") == "bad \\x1b]0;pwned\\x07 thing next"
+
+
+def test_a_narrow_terminal_cuts_no_value(served_fake: FakeYativo,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 80 columns a doc-000 api_key (55 characters) ended "…" in the create table: shown
+    # once, and never again (list and get do not return it).
+    monkeypatch.setattr(app, "_stdout_tty", lambda: True)
+    code, out, err = invoke(served_fake, "keys", "create", "--name", "narrow-" + "n" * 60,
+                            env={"COLUMNS": "40"})
+    assert code == 0, err
+    key_id = the_key(served_fake, "narrow-" + "n" * 60)
+    key = served_fake.keys[key_id]
+    assert f"  api_key: {key.api_key}\n" in out
+    assert f"  id: {key_id}\n" in out
+    assert key.api_secret in out
+    code, out, _ = invoke(served_fake, "keys", "list", env={"COLUMNS": "40"})
+    assert code == 0 and "…" not in out

@@ -560,3 +560,31 @@ def test_sigterm_once_the_key_exists_waits_until_its_secret_is_delivered(
     secret = served_fake.keys[the_key(served_fake, "late")].api_secret
     assert path.read_text() == secret + "\n"  # delivered whole, before the signal acted
     assert "Traceback" not in result.stderr
+
+
+def test_a_name_the_output_encoding_cannot_show_loses_no_secret(
+        served_fake: FakeYativo) -> None:
+    # PYTHONIOENCODING=ascii: the name raised UnicodeEncodeError after the key was made (a
+    # traceback, exit 1, the secret lost).
+    def ascii_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command(*args), cwd=ROOT,
+                              env=environment(served_fake, PYTHONIOENCODING="ascii"),
+                              text=True, errors="replace", stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=120, check=False)
+
+    result = ascii_run("keys", "create", "--name", "日本2", "--show-secret")
+    assert result.returncode == 0, result.stderr
+    key_id = the_key(served_fake, "日本2")
+    assert served_fake.keys[key_id].api_secret in result.stdout
+    for args in (("keys", "list"), ("keys", "get", key_id)):
+        result = ascii_run(*args)
+        assert (result.returncode, result.stderr) == (0, "")
+        assert key_id in result.stdout
+
+
+def test_no_command_shows_the_help_as_help(served_fake: FakeYativo) -> None:
+    for args in ((), ("keys",)):
+        result = run(served_fake, *args)
+        assert result.returncode == 2
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("Usage:") and "Commands:" in lines

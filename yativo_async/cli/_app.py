@@ -40,6 +40,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -49,6 +50,7 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .. import (
     COARSE_PERMISSIONS,
@@ -190,7 +192,8 @@ class _Notices(Observer):
         if event.wait < 1.0:
             return
         status = f" (HTTP {event.status})" if event.status is not None else ""
-        text = f"{event.operation} got {event.error}{status}; retrying in {event.wait:.0f} s"
+        text = _one_line(
+            f"{event.operation} got {event.error}{status}; retrying in {event.wait:.0f} s")
         if self._json:  # every stderr line of --json is one JSON object
             click.echo(json.dumps({"note": text, "retry_in": round(event.wait, 3)}), err=True)
         else:
@@ -198,7 +201,33 @@ class _Notices(Observer):
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return _visible(" ".join(text.split()))
+
+
+#: characters a terminal acts on rather than shows: C0 and C1 controls (ESC starts colour,
+#: cursor and window-title sequences), DEL, and the invisible direction overrides
+_UNSHOWABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    """``text`` with every character a terminal would act on written as its escape (``\\x1b``,
+    ``\\n``): a key name, an id or a server's message cannot move the cursor, retitle the
+    window, or make one row look like two."""
+    return _UNSHOWABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _cell(value: str) -> Text:
+    """A table cell shown as it is: never read as rich markup (a name ``[/red]`` is text)."""
+    return Text(_visible(value))
+
+
+def _table(title: str, columns: Sequence[str], *, show_header: bool = True) -> Table:
+    """A table that never cuts a value: a long one folds onto the next line (an API key
+    shown once must be shown whole, whatever the terminal's width)."""
+    table = Table(title=title, show_header=show_header)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 class Ctx:
@@ -423,6 +452,10 @@ def _interrupted(exc: BaseException) -> bool:
         isinstance(exc, click.Abort) and isinstance(exc.__context__, KeyboardInterrupt))
 
 
+#: click (>= 8.2) raises this for a group run with no command: its message is the help
+_NO_ARGS_IS_HELP: Final = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class YativoGroup(click.Group):
     """Rule 3 for click's own errors too; rule 6 for Ctrl-C wherever it lands."""
 
@@ -461,9 +494,17 @@ class YativoGroup(click.Group):
                    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
         if sigterm:
             signal.signal(signal.SIGTERM, _on_sigterm)
+        # A name the terminal's encoding cannot show (PYTHONIOENCODING=ascii, a C locale)
+        # is written as an escape, never a UnicodeEncodeError after a key was made.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         try:
             result = super().main(args, prog_name, complete_var, False, **extra)
         except click.ClickException as exc:
+            if isinstance(exc, _NO_ARGS_IS_HELP) and not want_json:
+                click.echo(exc.format_message(), err=True)  # the help, as help looks
+                sys.exit(exc.exit_code)
             if want_json:
                 kind = "usage" if isinstance(exc, click.UsageError) else "error"
                 click.echo(json.dumps({"error": kind,
@@ -558,12 +599,12 @@ def keys() -> None:
 
 
 def _key_table(rows: list[ApiKey]) -> Table:
-    table = Table(title="API keys")
-    for column in ("id", "name", "permissions", "status", "created", "expires", "last used"):
-        table.add_column(column, no_wrap=column in ("id", "status"))
+    table = _table("API keys", ("id", "name", "permissions", "status", "created", "expires",
+                                "last used"))
     for k in rows:
-        table.add_row(k.id, k.name, ", ".join(k.permissions), k.status or "",
-                      _date(k.created_at), _date(k.expires_at), _date(k.last_used_at))
+        table.add_row(_cell(k.id), _cell(k.name), _cell(", ".join(k.permissions)),
+                      _cell(k.status or ""), _date(k.created_at), _date(k.expires_at),
+                      _date(k.last_used_at))
     return table
 
 
@@ -706,15 +747,16 @@ def _deliver_model(c: Ctx, where: SecretPlan, sink: SecretFile | None,
                 data["secret_file"] = sink.path
             c.emit(data)
         else:
-            c.out.print(_result_table(model, title))
+            click.echo(_result_lines(model, title))
             if sink is not None and lost is None:
                 click.echo(f"API secret written to {sink.path} (mode 0600).")
             if where.stdout:
                 _secret_line(secret, err=False)
-    except OSError as exc:  # a closed pipe, a full disk, an I/O error: whichever, say so
+    except (OSError, UnicodeError) as exc:  # a closed pipe, a full disk, an I/O error
         _quiet_stdout()
-        why = ("stdout was closed before it was written" if exc.errno == errno.EPIPE
-               else f"stdout could not be written ({exc.strerror or exc})")
+        why = ("stdout was closed before it was written"
+               if isinstance(exc, OSError) and exc.errno == errno.EPIPE
+               else f"stdout could not be written ({getattr(exc, 'strerror', None) or exc})")
         if where.stdout:
             lost = why
         else:  # the secret went to its file or to stderr; only the rest of the output failed
@@ -753,7 +795,8 @@ def _deliver_undecoded(c: Ctx, where: SecretPlan, sink: SecretFile | None,
                 c.emit({"id": exc.key_id, "api_key": exc.api_key, "api_secret": secret,
                         "error": "ResponseDecodeError", "message": exc.message})
             else:
-                click.echo(f"key {key}: the server's answer did not decode; its secret:")
+                click.echo(_visible(f"key {key}: the server's answer did not decode; its "
+                                    "secret:"))
                 _secret_line(secret, err=False)
             delivered.append("shown on stdout")
         except OSError:
@@ -766,14 +809,15 @@ def _deliver_undecoded(c: Ctx, where: SecretPlan, sink: SecretFile | None,
            f"new secret was {what}", EXIT_API, kind="ResponseDecodeError")
 
 
-def _result_table(model: CreatedApiKey | RotatedApiKey, title: str) -> Table:
-    table = Table(title=title, show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+def _result_lines(model: CreatedApiKey | RotatedApiKey, title: str) -> str:
+    """The new key as ``field: value`` lines: shown once, so never cut to a terminal's width
+    (a table cell would end ``…``, or fold inside its borders) and easy to copy."""
+    lines = [title]
     for field, value in to_jsonable(model).items():
         if field != "api_secret":  # the secret goes only where planned
-            table.add_row(field, value if isinstance(value, str) else json.dumps(value))
-    return table
+            shown = value if isinstance(value, str) else json.dumps(value)
+            lines.append(f"  {field}: {_visible(shown)}")
+    return "\n".join(lines)
 
 
 def _secret_line(secret: str, *, err: bool) -> None:
@@ -914,7 +958,7 @@ def keys_permissions(c: Ctx, key_id: str, permissions: tuple[str, ...],
     if c.json:
         c.emit({"id": key_id, "permissions": now})
     else:
-        click.echo(f"{key_id}: permissions set to {', '.join(now)}.")
+        click.echo(_visible(f"{key_id}: permissions set to {', '.join(now)}."))
 
 
 @cli.command()
@@ -928,8 +972,8 @@ def token(c: Ctx, reveal: bool) -> None:
     if c.json:
         c.emit(data)
     else:
-        click.echo(f"token_type={access.token_type} expires_in={access.expires_in}s "
-                   f"access_token={data['access_token']}")
+        click.echo(_visible(f"token_type={access.token_type} expires_in={access.expires_in}s "
+                            f"access_token={data['access_token']}"))
 
 
 @cli.command("fake-server")
