@@ -912,3 +912,32 @@ def test_a_narrow_terminal_cuts_no_value(served_fake: FakeYativo,
     assert key.api_secret in out
     code, out, _ = invoke(served_fake, "keys", "list", env={"COLUMNS": "40"})
     assert code == 0 and "…" not in out
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("keys", "create", "--name", "cut", "--json"), "yativo keys list"),
+    (("keys", "generate", "--name", "cut", "--json"), "yativo keys list"),
+    (("keys", "rotate", "KEY", "--json"), "rotate it again"),
+])
+def test_a_success_answer_cut_before_its_secret_says_the_server_acted(
+        served_fake: FakeYativo, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
+        says: str) -> None:
+    # It was exit 3 ("an API error"), no word that the key exists: a second try made a
+    # second key, or rotated again.
+    key = served_fake.add_key()
+    handle = served_fake.handle
+
+    async def cut(method: str, path: str, headers: Any, body: bytes) -> Any:
+        status, out, payload, slow = await handle(method, path, headers, body)
+        if method == "POST" and not path.endswith("/token") and status < 300:
+            payload = payload[:payload.index(b'"api_secret"')]
+        return status, out, payload, slow
+
+    monkeypatch.setattr(served_fake, "handle", cut)
+    code, out, err = invoke(served_fake, *(key.id if a == "KEY" else a for a in args))
+    assert code == 7
+    assert out == ""
+    (line,) = err.splitlines()
+    error = json.loads(line)
+    assert error["error"] == "OutcomeUnknownError" and error["exit_code"] == 7
+    assert "could not be read" in error["message"] and says in error["message"]

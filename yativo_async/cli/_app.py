@@ -668,18 +668,29 @@ def _reserved(c: Ctx, where: SecretPlan) -> Iterator[SecretFile | None]:
 
 
 def _keeping_secret(
-    operation: Callable[[YativoClient], Awaitable[M]]
+    operation: Callable[[YativoClient], Awaitable[M]], done: str
 ) -> Callable[[YativoClient], Awaitable[M | ResponseDecodeError]]:
     """``operation``, but an answer that did not decode while carrying the new key's secret
-    comes back as its error, to be delivered (`_deliver`) rather than lost."""
+    comes back as its error, to be delivered (`_deliver`) rather than lost. A success
+    answer that did not decode and held no secret is `OutcomeUnknownError` (exit 7): the
+    server acted (``done`` says what to check), so a second try is not the remedy."""
 
     async def run(client: YativoClient) -> M | ResponseDecodeError:
+        unread: ResponseDecodeError | None = None
         try:
             result: M | ResponseDecodeError = await operation(client)
         except ResponseDecodeError as exc:
             if exc.api_secret is None:
-                raise
+                if exc.status is not None and not 200 <= exc.status < 300:
+                    raise
+                unread = exc
             result = exc
+        if unread is not None:
+            raise OutcomeUnknownError(
+                f"the server answered{f' HTTP {unread.status}' if unread.status else ''} but "
+                f"its answer could not be read ({unread.message}), and no new secret could "
+                f"be found in it: {done}", operation="cli",
+            ) from unread
         # The key exists now: Ctrl-C and SIGTERM wait until its secret is delivered
         # (`_deliver` lets them through), or stopping halfway would lose it.
         _hold_signals()
@@ -832,6 +843,8 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+_CREATED_UNREAD = ("the key was most likely created, and its secret is lost; find it with "
+                   "yativo keys list and revoke it, then create another")
 _MAY_HAVE_CREATED = ("the key may have been created; check yativo keys list before "
                      "trying again")
 
@@ -855,7 +868,7 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days
         created = c.call(_keeping_secret(lambda client: client.api_keys.create(
             name=name, permissions=[CustomPermission(p) for p in permissions] or None,
             expires_in_days=expires_in_days, two_factor_code=code,
-        )), interrupted=_MAY_HAVE_CREATED)
+        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -879,7 +892,7 @@ def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | 
             name=name, permissions=[CustomPermission(p) for p in scopes] or None,
             expires_at=expires_at,
             two_factor_code=code,
-        )), interrupted=_MAY_HAVE_CREATED)
+        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -897,7 +910,9 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
     with _reserved(c, where) as sink:
         code = c.two_factor_code(two_factor, "keys rotate", required=True)
         rotated = c.call(
-            _keeping_secret(lambda client: client.api_keys.rotate(key_id, two_factor_code=code)),
+            _keeping_secret(lambda client: client.api_keys.rotate(key_id, two_factor_code=code),
+                            f"{key_id} was most likely rotated and its new secret is lost; "
+                            "rotate it again (its old secret no longer works)"),
             interrupted=f"{key_id} may have been rotated; if its old secret no longer works, "
                         "rotate it again",
         )
