@@ -229,17 +229,49 @@ def test_stdout_closed_before_the_secret_says_which_key_to_rotate(
     assert served_fake.keys[key_id].api_secret not in result.stderr  # stderr is no terminal
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [
-    (signal.SIGINT, 130, "interrupted"),  # Ctrl-C
-    (signal.SIGTERM, 143, "terminated"),  # a CI timeout, kill: handled as Ctrl-C is
+#: Ctrl-C; SIGTERM (a CI timeout, kill) is handled as Ctrl-C is
+SIGNALS = pytest.mark.parametrize(("sig", "code", "word"), [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated"),
 ], ids=["ctrl-c", "sigterm"])
-def test_stopped_during_create_exits_in_one_line_and_removes_the_empty_secret_file(
+
+
+@SIGNALS
+def test_one_signal_during_create_waits_for_the_answer_and_keeps_the_secret(
+        served_fake: HeldFake, tmp_path: Path, sig: signal.Signals, code: int,
+        word: str) -> None:
+    # The request is at the server, which acts whatever the client does: stopping then
+    # dropped the answer and the only copy of the new secret (the file was removed, the
+    # key existed). One signal now waits for the answer, says so, delivers the secret, and
+    # then stops as asked.
+    path = tmp_path / "secret"
+    with held_request(served_fake, "keys", "create", "--name", "slow", "--secret-file",
+                      str(path)) as proc:
+        assert path.exists()  # made before sending
+        proc.send_signal(sig)
+        assert proc.stderr is not None
+        note = proc.stderr.readline()
+        assert note.startswith("note: ") and "Ctrl-C again" in note
+        served_fake.release.set()  # the answer comes
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    secret = served_fake.keys[the_key(served_fake, "slow")].api_secret
+    assert path.read_text() == secret + "\n"
+    (line,) = err.splitlines()
+    assert word in line
+    assert "Traceback" not in err
+
+
+@SIGNALS
+def test_a_second_signal_during_create_stops_at_once(
         served_fake: HeldFake, tmp_path: Path, sig: signal.Signals, code: int,
         word: str) -> None:
     path = tmp_path / "secret"
     with held_request(served_fake, "keys", "create", "--name", "slow", "--secret-file",
                       str(path)) as proc:
-        assert path.exists()  # made before sending
+        proc.send_signal(sig)
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("note: ")
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == code
@@ -248,6 +280,38 @@ def test_stopped_during_create_exits_in_one_line_and_removes_the_empty_secret_fi
     assert "keys list" in line
     assert "Traceback" not in err
     assert not path.exists()  # empty, so removed: it does not block the next try
+
+
+@SIGNALS
+def test_a_signal_before_the_create_is_sent_stops_at_once(
+        served_fake: HeldFake, tmp_path: Path, sig: signal.Signals, code: int,
+        word: str) -> None:
+    # Held at the token exchange: nothing that makes a key is on its way yet.
+    served_fake.held = "/apikey/token"
+    key = served_fake.add_key()
+    path = tmp_path / "secret"
+    proc_env = {"YATIVO_ACCESS_TOKEN": "", "YATIVO_API_KEY": key.api_key,
+                "YATIVO_API_SECRET": key.api_secret}
+    served_fake.release.clear()
+    proc = subprocess.Popen(command("keys", "create", "--name", "early", "--secret-file",
+                                    str(path)), cwd=ROOT,
+                            env={**environment(served_fake), **proc_env},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert served_fake.arrived.wait(60)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        served_fake.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code
+    (line,) = err.splitlines()
+    assert word in line
+    assert not path.exists()
+    assert served_fake.keys_created == 0
 
 
 def test_revoke_with_no_stdin_is_not_confirmed(served_fake: FakeYativo) -> None:

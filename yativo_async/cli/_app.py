@@ -46,6 +46,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
+import attrs
 import click
 from click.core import ParameterSource
 from rich.console import Console
@@ -66,7 +67,9 @@ from .. import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RequestEvent,
     ResponseDecodeError,
+    ResponseEvent,
     RetryEvent,
     RotatedApiKey,
     TokenUnavailableError,
@@ -181,12 +184,37 @@ class _Console(Console):
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
+#: the operations whose answer holds a new key's only secret
+_MAKING: Final = frozenset({"create", "generate", "rotate"})
+
+_HOLDING: Final = ("the server is acting on the request; waiting for its answer, which holds "
+                   "the new key's only secret (at most the request's timeout). Press Ctrl-C "
+                   "again to stop anyway")
+
+
 class _Notices(Observer):
     """Says on stderr when the client waits before a retry (a server's 429 can mean a
     minute of silence otherwise)."""
 
     def __init__(self, *, json_output: bool = False) -> None:
         self._json = json_output
+        #: requests that make a secret (create, generate, rotate) now on their way
+        self.making = 0
+
+    def request(self, event: RequestEvent) -> None:
+        if event.operation in _MAKING:
+            self.making += 1
+
+    def response(self, event: ResponseEvent) -> None:
+        if event.operation in _MAKING:
+            self.making -= 1
+
+    def say(self, text: str) -> None:
+        """One note on stderr (a JSON object with ``--json``)."""
+        if self._json:  # every stderr line of --json is one JSON object
+            click.echo(json.dumps({"note": text}), err=True)
+        else:
+            click.echo(f"note: {text}", err=True)
 
     def retry(self, event: RetryEvent) -> None:
         if event.wait < 1.0:
@@ -294,8 +322,13 @@ class Ctx:
     # -- running ---------------------------------------------------------------------------
 
     def call(self, operation: Callable[[YativoClient], Awaitable[T]], *,
-             interrupted: str | None = None) -> T:
-        """Run one operation with a client built from the options; map errors to exit codes."""
+             interrupted: str | None = None, makes_secret: bool = False) -> T:
+        """Run one operation with a client built from the options; map errors to exit codes.
+
+        ``makes_secret``: a create, generate or rotate. A first Ctrl-C or SIGTERM while its
+        request is on its way waits for the answer (the server acts either way, and the
+        answer holds the only copy of the secret), then stops once the secret is delivered;
+        a second one stops at once. Before the request is sent, one stops at once."""
         settings = self.client_settings()
 
         notices = _Notices(json_output=self.json)
@@ -304,11 +337,13 @@ class Ctx:
             async with YativoClient.from_env(**settings, hooks=notices) as client:
                 return await operation(client)
 
-        return self.run(go, interrupted=interrupted)
+        hold = _Hold(lambda: notices.making > 0, notices.say) if makes_secret else None
+        return self.run(go, interrupted=interrupted, hold=hold)
 
-    def run(self, make: Callable[[], Awaitable[T]], *, interrupted: str | None = None) -> T:
+    def run(self, make: Callable[[], Awaitable[T]], *, interrupted: str | None = None,
+            hold: _Hold | None = None) -> T:
         try:
-            return asyncio.run(_awaitable(make))
+            return asyncio.run(_awaitable(make, hold))
         except KeyboardInterrupt as exc:
             word, code = _stopped(exc)
             self.fail(word + (f": {interrupted}" if interrupted else ""), code)
@@ -364,47 +399,70 @@ def _read_secret(what: str) -> str:
     return value
 
 
-async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
+@attrs.frozen
+class _Hold:
+    """`Ctx.call`'s ``makes_secret``: whether a secret-making request is on its way, and how
+    to say that a signal waits for its answer."""
+
+    sending: Callable[[], bool]
+    say: Callable[[str], None]
+
+
+async def _awaitable(make: Callable[[], Awaitable[T]], hold: _Hold | None = None) -> T:
     """Run ``make()``; a signal that stops the command cancels it cleanly (its ``finally``
     blocks and the client's ``aclose`` run) and then raises here as `KeyboardInterrupt`
-    (`_Terminated` for SIGTERM), outside any task."""
+    (`_Terminated` for SIGTERM), outside any task. With ``hold``, a first signal that comes
+    while ``hold.sending()`` is deferred (see `Ctx.call`)."""
     import signal
 
     handled = []
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # installed by YativoGroup.main
         handled.append(signal.SIGTERM)
-    if sys.version_info < (3, 11) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    sigint = signal.getsignal(signal.SIGINT)
+    if (sys.version_info < (3, 11) and sigint is signal.default_int_handler) or (
+            hold is not None and callable(sigint)):
         # Python 3.10's asyncio.run lets Ctrl-C raise KeyboardInterrupt inside whatever task
         # is running (then "Task exception was never retrieved" on stderr); 3.11 cancels
-        # the main task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does. (A
-        # command started with Ctrl-C ignored, nohup or ``cmd &``, leaves it so.)
+        # the main task and raises KeyboardInterrupt from asyncio.run. Do as 3.11 does (and
+        # on 3.11 too where a Ctrl-C may have to wait). A command started with Ctrl-C
+        # ignored (nohup, ``cmd &``) leaves it so.
         handled.append(signal.SIGINT)
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
     caught: list[int] = []
+    deferred: list[int] = []
 
     def on_signal(signum: int) -> None:
+        if hold is not None and not deferred and hold.sending():
+            deferred.append(signum)
+            hold.say(_HOLDING)
+            return
         caught.append(signum)
         if main is not None:
             main.cancel()
 
-    installed = []
+    installed: dict[int, Any] = {}
     for signum in handled:
+        previous = signal.getsignal(signum)
         try:
             loop.add_signal_handler(signum, on_signal, signum)
         except (ValueError, NotImplementedError, RuntimeError):  # not the main thread; Windows
             continue
-        installed.append(signum)
+        installed[signum] = previous
     try:
-        return await make()
+        result = await make()
     except asyncio.CancelledError:
         if caught:
             raise (_Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()) from None
         raise
     finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-        if signal.SIGTERM in installed:  # the loop put back the default: ours again
-            signal.signal(signal.SIGTERM, _on_sigterm)
+        for sig, previous in installed.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous)  # (the loop put back the default)
+    if deferred and _held_mask is not None:
+        # The answer came and the signals are held until its secret is delivered: the
+        # deferred one acts then (the command stops as asked, the secret shown or saved).
+        os.kill(os.getpid(), deferred[0])
+    return result
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -868,7 +926,7 @@ def keys_create(c: Ctx, name: str, permissions: tuple[str, ...], expires_in_days
         created = c.call(_keeping_secret(lambda client: client.api_keys.create(
             name=name, permissions=[CustomPermission(p) for p in permissions] or None,
             expires_in_days=expires_in_days, two_factor_code=code,
-        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED)
+        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED, makes_secret=True)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -892,7 +950,7 @@ def keys_generate(c: Ctx, name: str, scopes: tuple[str, ...], expires_at: str | 
             name=name, permissions=[CustomPermission(p) for p in scopes] or None,
             expires_at=expires_at,
             two_factor_code=code,
-        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED)
+        ), _CREATED_UNREAD), interrupted=_MAY_HAVE_CREATED, makes_secret=True)
         _deliver(c, where, sink, created, "New API key")
 
 
@@ -915,6 +973,7 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
                             "rotate it again (its old secret no longer works)"),
             interrupted=f"{key_id} may have been rotated; if its old secret no longer works, "
                         "rotate it again",
+            makes_secret=True,
         )
         _deliver(c, where, sink, rotated, "Rotated API key")
 
