@@ -652,3 +652,30 @@ def test_no_command_shows_the_help_as_help(served_fake: FakeYativo) -> None:
         assert result.returncode == 2
         lines = result.stderr.splitlines()
         assert lines[0].startswith("Usage:") and "Commands:" in lines
+
+
+@pytest.mark.parametrize("json_output", [True, False])
+def test_the_sdks_warnings_are_written_as_the_cli_writes(
+        served_fake: HeldFake, monkeypatch: pytest.MonkeyPatch, json_output: bool) -> None:
+    # A server's absurd Retry-After is capped with a warning: with --json that line was plain
+    # text among the JSON objects on stderr.
+    handle = served_fake.handle
+
+    async def busy(method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.endswith("/apikey/list"):
+            return 429, {"Retry-After": "100000"}, b'{"message": "slow down"}', 0.0
+        return await handle(method, path, headers, body)
+
+    monkeypatch.setattr(served_fake, "handle", busy)
+    args = ("keys", "list", "--json") if json_output else ("keys", "list")
+    result = run(served_fake, *args)
+    assert result.returncode == 5
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    if json_output:
+        warning, error = (json.loads(line) for line in lines)
+        assert warning["log"] == "warning" and "Retry-After" in warning["message"]
+        assert error["exit_code"] == 5
+    else:
+        assert lines[0].startswith("warning: ") and "Retry-After" in lines[0]
+        assert lines[1].startswith("error: ")

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import os
 import re
 import sys
@@ -78,6 +79,9 @@ from .. import (
     __version__,
     to_jsonable,
 )
+from .._logging import _LEVELS as LOG_LEVELS
+from .._logging import ENV_VAR as LOG_ENV_VAR
+from .._logging import LOGGER_NAME
 from .._transport import MASK_MIN
 from ._secret_out import NoPlaceForSecret, SecretFile, SecretFileError, SecretPlan, plan
 
@@ -258,6 +262,45 @@ def _table(title: str, columns: Sequence[str], *, show_header: bool = True) -> T
     return table
 
 
+class _StderrLog(logging.Handler):
+    """The SDK's log records (warnings, or the level ``YATIVO_LOG`` names) on stderr as the
+    CLI writes everything there: ``warning: ...`` on one line, or one JSON object per line
+    with ``--json``. Written through click at each record, so the stderr of the moment is
+    used (a test runner's, after a redirect)."""
+
+    def __init__(self, json_output: Callable[[], bool]) -> None:
+        super().__init__()
+        self.json_output = json_output  # (read at each record: --json may come after it)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = _one_line(record.getMessage())
+            level = record.levelname.lower()
+            if self.json_output():
+                click.echo(json.dumps({"log": level, "message": text}), err=True)
+            else:
+                click.echo(f"{level}: {text}", err=True)
+        except Exception:  # a log line must never end the command
+            self.handleError(record)
+
+
+def _log_to_stderr(json_output: Callable[[], bool]) -> None:
+    """Send the SDK's log to stderr through `_StderrLog`, unless the application that runs
+    the CLI configured logging itself. A ``YATIVO_LOG`` that is no level is left for the
+    client to refuse (exit 2)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrLog)]:
+        logger.removeHandler(handler)  # (one per run: click's test runner runs many)
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    value = os.environ.get(LOG_ENV_VAR, "").strip().lower() or "warning"
+    level = LOG_LEVELS.get(value)
+    if level is None:
+        return
+    logger.addHandler(_StderrLog(json_output))
+    logger.setLevel(level)
+
+
 class Ctx:
     """Options of the ``yativo`` group, and the things every command does with them."""
 
@@ -274,6 +317,7 @@ class Ctx:
         self.out = _Console(highlight=False, soft_wrap=True,
                            width=None if _stdout_tty() else _PIPE_WIDTH)
         self._given_secrets: list[str] = []  # masked in every message (rule 2)
+        _log_to_stderr(lambda: self.json)
 
     # -- inputs, all resolved before anything is sent ------------------------------------
 
