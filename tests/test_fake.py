@@ -281,3 +281,17 @@ async def test_a_non_ascii_token_or_secret_is_refused_not_a_crash(value: str) ->
     assert (await call(fake, token=value))[0] == 401
     creds = {"api_key": key.api_key, "api_secret": value}
     assert (await call(fake, "POST", "/api/apikey/token", body=creds))[0] == 401
+
+
+async def test_a_time_with_an_offset_is_answered_in_utc() -> None:
+    # "2030-01-01T00:00:00+05:00" came back as "2030-01-01T00:00:00Z": five hours off.
+    from datetime import datetime, timedelta, timezone
+
+    fake = FakeYativo()
+    async with y.YativoClient(access_token=fake.access_token, transport=fake.transport(),
+                              two_factor=fake.totp_secret) as client:
+        when = datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+        created = await client.api_keys.generate(name="g", expires_at=when)
+    assert created.expires_at == when
+    assert created.expires_at is not None
+    assert created.expires_at.utcoffset() == timedelta(0)

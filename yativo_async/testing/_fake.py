@@ -138,7 +138,13 @@ class _Answer:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``dt`` as the server writes it: UTC, ``Z`` (an aware time is converted, not relabelled;
+    a naive one is taken as UTC)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Windows:
