@@ -941,3 +941,53 @@ def test_a_success_answer_cut_before_its_secret_says_the_server_acted(
     error = json.loads(line)
     assert error["error"] == "OutcomeUnknownError" and error["exit_code"] == 7
     assert "could not be read" in error["message"] and says in error["message"]
+
+
+@pytest.mark.parametrize(("env", "args", "says"), [
+    ({"YATIVO_ACCESS_TOKEN": "", "YATIVO_API_KEY": "yvk_live_x"}, (), "no API secret"),
+    ({"YATIVO_ACCESS_TOKEN": "", "YATIVO_API_SECRET": "yvs_live_x"}, (), "no API key"),
+    ({"YATIVO_BASE_URL": ""}, (), "is empty"),
+    ({}, ("--base-url", ""), "is empty"),
+    ({"YATIVO_BASE_URL": "  "}, (), "is empty"),
+])
+def test_incomplete_settings_are_named_and_nothing_is_sent(
+        served_fake: FakeYativo, env: dict[str, str], args: tuple[str, ...], says: str) -> None:
+    # A key without its secret said "api_secret must not be empty or blank"; an empty base
+    # URL silently meant production (a development token sent there).
+    code, out, err = invoke(served_fake, *args, "keys", "list", env=env)
+    assert code == 2
+    (line,) = err.splitlines()
+    assert says in line and "nothing was sent" in line
+    assert routes(served_fake) == []
+
+
+def test_a_bad_totp_secret_from_the_environment_names_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YATIVO_ACCESS_TOKEN", "tok_" + "a" * 20)
+    monkeypatch.setenv("YATIVO_TOTP_SECRET", "not base32!")
+    with pytest.raises(ValueError, match=r"^YATIVO_TOTP_SECRET: two_factor is not a TOTP") as info:
+        y.YativoClient.from_env()
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    monkeypatch.delenv("YATIVO_TOTP_SECRET")
+    monkeypatch.setenv("YATIVO_BASE_URL", " ")
+    with pytest.raises(ValueError, match=r"YATIVO_BASE_URL is empty"):
+        y.YativoClient.from_env()
+    y.YativoClient.from_env(base_url="http://127.0.0.1:9/api", allow_insecure_http=True)
+    monkeypatch.delenv("YATIVO_BASE_URL")
+    monkeypatch.delenv("YATIVO_ACCESS_TOKEN")
+    monkeypatch.setenv("YATIVO_API_KEY", "yvk_live_x")
+    with pytest.raises(ValueError, match=r"YATIVO_API_KEY is set but YATIVO_API_SECRET"):
+        y.YativoClient.from_env()
+
+
+@pytest.mark.parametrize("path", ["-", ""])
+def test_secret_file_dash_is_no_file_named_dash(served_fake: FakeYativo, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                path: str) -> None:
+    # "-" is stdin for --api-secret; --secret-file - wrote a file named "-".
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke(served_fake, "keys", "create", "--name", "d", "--secret-file", path)
+    assert code == 2
+    assert "--show-secret" in err and "nothing was sent" in err
+    assert list(tmp_path.iterdir()) == []
+    assert routes(served_fake) == []

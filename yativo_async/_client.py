@@ -366,10 +366,16 @@ class YativoClient:
         kwargs: dict[str, Any] = {}
         for var, name in ENV_VARS:
             # A value copied with a stray newline or space ("tok\n" from a .env file) means
-            # the value without it; a blank one (" ") means the variable is not set.
+            # the value without it; a blank one (" ") means the variable is not set. Not for
+            # the base URL: a blank one (a template that rendered nothing) would send a
+            # development token to production.
             value = env.get(var, "").strip()
             if value:
                 kwargs[name] = Secret(value) if name in ("api_secret", "access_token") else value
+            elif name == "base_url" and var in env and name not in overrides:
+                raise ValueError(f"{var} is empty (set, but blank): give the API's URL, or "
+                                 f"unset it for the production API ({DEFAULT_BASE_URL}); "
+                                 "nothing was sent")
         insecure = env.get("YATIVO_ALLOW_INSECURE_HTTP", "").strip().lower()
         if insecure in ("1", "true", "yes", "on"):
             kwargs["allow_insecure_http"] = True
@@ -384,8 +390,23 @@ class YativoClient:
         if any(k in overrides for k in ("api_key", "access_token", "token_provider")):
             for k in ("api_key", "api_secret", "access_token"):
                 kwargs.pop(k, None)
+        from_env = {name: var for var, name in ENV_VARS
+                    if name in kwargs and name not in overrides}
         kwargs.update(overrides)
-        return cls(**kwargs)
+        if "api_key" in from_env and not kwargs.get("api_secret"):
+            raise ValueError("YATIVO_API_KEY is set but YATIVO_API_SECRET is not: set both "
+                             "(or pass api_secret=)")
+        try:
+            return cls(**kwargs)
+        except ValueError as exc:
+            # Name the variable a bad value came from ("two_factor is not a TOTP secret"
+            # says nothing to someone who set YATIVO_TOTP_SECRET).
+            text = str(exc)
+            source = next((var for n, var in from_env.items() if text.startswith(n)), None)
+            if source is None:
+                raise
+            failure = ValueError(f"{source}: {text}")
+        raise failure  # (outside the handler: nothing of the value chained)
 
     # -- per-call options ---------------------------------------------------------------
 

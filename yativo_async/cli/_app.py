@@ -333,11 +333,22 @@ class Ctx:
         if self.api_secret == "-" and self.access_token == "-":
             self.fail("only one of --api-secret and --access-token can read stdin", EXIT_USAGE)
         settings: dict[str, Any] = {}
-        if self.base_url:
+        if self.base_url is not None:
+            if not self.base_url.strip():  # never the production default by accident
+                self.fail("--base-url (or YATIVO_BASE_URL) is empty: give the API's URL, or "
+                          "leave it unset for the production API; nothing was sent",
+                          EXIT_USAGE)
             settings["base_url"] = self.base_url
         secret = self.api_secret
         if secret == "-" or (self.api_key and not secret and _interactive()):
             secret = _read_secret("API secret")
+        if self.api_key and not (secret or "").strip():
+            self.fail("an API key is given (--api-key or YATIVO_API_KEY) but no API secret: "
+                      "set YATIVO_API_SECRET, or pass --api-secret - to type it; nothing was "
+                      "sent", EXIT_USAGE)
+        if secret and not (self.api_key or "").strip():
+            self.fail("an API secret is given but no API key: set YATIVO_API_KEY (or "
+                      "--api-key); nothing was sent", EXIT_USAGE)
         if self.api_key or secret:
             settings["api_key"] = self.api_key
             settings["api_secret"] = self._remember(secret or "")

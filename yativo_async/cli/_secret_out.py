@@ -60,6 +60,12 @@ def plan(
     stderr_tty: bool,
 ) -> SecretPlan:
     """Rule 1: decide where the secret goes, or raise `NoPlaceForSecret`."""
+    if secret_file is not None and secret_file.strip() in ("-", ""):
+        # "-" means stdin to --api-secret: here it would be a file named "-", not stdout
+        raise NoPlaceForSecret(
+            f"--secret-file {secret_file!r} names no file; nothing was sent. For stdout use "
+            "--show-secret or --json; for a file, give its path"
+        )
     if secret_file is not None:
         return SecretPlan(stdout=show_secret, file=secret_file)
     if json_output or show_secret or stdout_tty:
