@@ -146,6 +146,7 @@ class HttpxTransport:
             async for raw in resp.aiter_raw():
                 decoder.feed(raw)
             body = decoder.finish()
+            await _drop_if_overrun(resp)
             out: dict[str, str] = {}
             for name, value in resp.headers.multi_items():
                 key = name.lower()
@@ -160,6 +161,21 @@ class HttpxTransport:
         if self._client is not None and self._owns_client:
             await self._client.aclose()
         self._client = None
+
+
+async def _drop_if_overrun(resp: Any) -> None:
+    """A server that sent more than its answer (a lying Content-Length, two answers to one
+    request) leaves bytes in the connection that httpcore would read as the next request's
+    answer: the next call would get this one's leftovers (another key). Close that
+    connection instead of pooling it. (httpcore keeps them in its h11 state; an httpcore
+    laid out otherwise is left as it is.)"""
+    try:
+        connection = resp.stream._stream._httpcore_stream._stream._connection
+        surplus, _ = connection._h11_state.trailing_data
+    except (AttributeError, TypeError, ValueError):
+        return
+    if surplus:
+        await connection.aclose()  # pooled no more (httpcore drops a closed connection)
 
 
 def _connecting_code() -> frozenset[Any]:

@@ -180,3 +180,24 @@ async def test_a_token_lifetime_no_float_holds_is_capped_not_a_failure(kind: str
         for _ in range(3):
             assert await bounded(client.api_keys.list()) == []
     assert [r.path.endswith("/token") for r in server.requests] == [True, False, False, False]
+
+
+async def test_a_second_answer_to_one_request_is_never_the_next_calls_answer(kind: str) -> None:
+    # httpx pooled the connection with the extra answer buffered in it: the next call
+    # returned that stale answer (another key) as its own.
+    stale = json.dumps({"id": "STALE", "name": "stale", "permissions": []}).encode()
+
+    async def answer(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        if request.path.endswith("/apikey/list"):
+            writer.write(response_bytes(200, b'{"keys": []}', JSON)
+                         + response_bytes(200, stale, JSON))
+        else:
+            real = json.dumps({"id": request.path.rsplit("/", 1)[1], "name": "real",
+                               "permissions": ["read"]}).encode()
+            writer.write(response_bytes(200, real, JSON))
+        return True
+
+    async with RawServer(answer) as server, client_for(server.base_url, kind) as client:
+        assert await bounded(client.api_keys.list()) == []
+        key = await bounded(client.api_keys.get("key_9"))
+    assert (key.id, key.name) == ("key_9", "real")
