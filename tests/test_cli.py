@@ -991,3 +991,20 @@ def test_secret_file_dash_is_no_file_named_dash(served_fake: FakeYativo, tmp_pat
     assert "--show-secret" in err and "nothing was sent" in err
     assert list(tmp_path.iterdir()) == []
     assert routes(served_fake) == []
+
+
+def test_a_refusal_whose_body_cannot_be_read_is_no_key_to_look_for(
+        served_fake: FakeYativo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 403 in an encoding the client cannot undo: no status reaches the error, and it was
+    # taken for a success ("the key may have been created", exit 7).
+    handle = served_fake.handle
+
+    async def refuse(method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.endswith("/apikey/create"):
+            return 403, {"Content-Encoding": "br"}, b"\x8b\x02\x80not brotli", 0.0
+        return await handle(method, path, headers, body)
+
+    monkeypatch.setattr(served_fake, "handle", refuse)
+    code, out, err = invoke(served_fake, "keys", "create", "--name", "n", "--json")
+    assert code == 3
+    assert "may have been created" not in err

@@ -75,12 +75,13 @@ def command(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def held_request(fake: HeldFake, *args: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+def held_request(fake: HeldFake, *args: str, env: dict[str, str] | None = None,
+                 **popen: Any) -> Iterator[subprocess.Popen[str]]:
     """The command with stdout and stderr piped, no stdin, yielded once its request to
     ``fake.held`` is at the server (held there until the block ends); killed if the block
     leaves it running."""
     fake.release.clear()
-    proc = subprocess.Popen(command(*args), cwd=ROOT, env=environment(fake),
+    proc = subprocess.Popen(command(*args), cwd=ROOT, env={**environment(fake), **(env or {})},
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
     try:
@@ -237,16 +238,19 @@ SIGNALS = pytest.mark.parametrize(("sig", "code", "word"), [
 
 
 @SIGNALS
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_one_signal_during_create_waits_for_the_answer_and_keeps_the_secret(
         served_fake: HeldFake, tmp_path: Path, sig: signal.Signals, code: int,
-        word: str) -> None:
+        word: str, host: str) -> None:
     # The request is at the server, which acts whatever the client does: stopping then
     # dropped the answer and the only copy of the new secret (the file was removed, the
     # key existed). One signal now waits for the answer, says so, delivers the secret, and
-    # then stops as asked.
+    # then stops as asked. A host name (resolved in aiohttp's threads, which a signal mask
+    # of the main thread did not hold) as well as an address.
     path = tmp_path / "secret"
+    url = served_fake.base_url.replace("127.0.0.1", host)
     with held_request(served_fake, "keys", "create", "--name", "slow", "--secret-file",
-                      str(path)) as proc:
+                      str(path), env={"YATIVO_BASE_URL": url}) as proc:
         assert path.exists()  # made before sending
         proc.send_signal(sig)
         assert proc.stderr is not None
@@ -280,6 +284,39 @@ def test_a_second_signal_during_create_stops_at_once(
     assert "keys list" in line
     assert "Traceback" not in err
     assert not path.exists()  # empty, so removed: it does not block the next try
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_signal_that_waited_for_an_answer_to_be_retried_sends_nothing_more(
+        served_fake: HeldFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        status: int) -> None:
+    # The awaited answer was a 429 (or 503) with Retry-After: no key made. The client then
+    # waited and sent the create again, and made the key the user had stopped.
+    handle = served_fake.handle
+    answered: list[int] = []
+
+    async def refuse_first(method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.endswith("/apikey/create") and not answered:
+            answered.append(1)
+            served_fake.arrived.set()
+            await asyncio.to_thread(served_fake.release.wait, 60)
+            return status, {"Retry-After": "1"}, b'{"message": "busy"}', 0.0
+        return await handle(method, path, headers, body)
+
+    monkeypatch.setattr(served_fake, "handle", refuse_first)
+    served_fake.held = "/never"
+    path = tmp_path / "secret"
+    with held_request(served_fake, "keys", "create", "--name", "busy", "--secret-file",
+                      str(path)) as proc:
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("note: ")
+        served_fake.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert served_fake.keys_created == 0
+    assert [e.route for e in served_fake.journal].count("create") == 0
+    assert not path.exists()
 
 
 @SIGNALS
@@ -679,3 +716,21 @@ def test_the_sdks_warnings_are_written_as_the_cli_writes(
     else:
         assert lines[0].startswith("warning: ") and "Retry-After" in lines[0]
         assert lines[1].startswith("error: ")
+
+
+def test_the_cli_run_in_a_program_leaves_its_logging_as_it_was(
+        served_fake: FakeYativo) -> None:
+    # The command's stderr log handler stayed on the SDK's logger after an in-process run:
+    # the program's later SDK warnings came out twice (one as the run's JSON).
+    code = ("import logging, sys\n"
+            "from yativo_async.cli._app import cli\n"
+            "log = logging.getLogger('yativo_async')\n"
+            "for args in (['keys', 'list', '--json'], ['keys', 'list']):\n"
+            "    cli.main(args, standalone_mode=False)\n"
+            "    print('LOG', log.handlers, log.level)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment(served_fake),
+                            text=True, stdin=subprocess.DEVNULL, capture_output=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("LOG")] == [
+        "LOG [] 0", "LOG [] 0"]

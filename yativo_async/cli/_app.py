@@ -47,7 +47,6 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
-import attrs
 import click
 from click.core import ParameterSource
 from rich.console import Console
@@ -192,26 +191,47 @@ class _Console(Console):
 _MAKING: Final = frozenset({"create", "generate", "rotate"})
 
 _HOLDING: Final = ("the server is acting on the request; waiting for its answer, which holds "
-                   "the new key's only secret (at most the request's timeout). Press Ctrl-C "
-                   "again to stop anyway")
+                   "the new key's only secret (at most the request's timeout; nothing is sent "
+                   "again). Press Ctrl-C again to stop anyway")
+
+
+class _Hold:
+    """`Ctx.call`'s ``makes_secret``: the secret-making requests on their way, and a signal
+    deferred until the answer to one comes (see `_awaitable`)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        #: requests that make a secret (create, generate, rotate) now on their way
+        self.making = 0
+        #: the signal that came while one was on its way (``None``: none)
+        self.deferred: int | None = None
+        #: stops the command now (set by `_awaitable`)
+        self.stop: Callable[[], None] | None = None
 
 
 class _Notices(Observer):
     """Says on stderr when the client waits before a retry (a server's 429 can mean a
-    minute of silence otherwise)."""
+    minute of silence otherwise); counts the secret-making requests on their way."""
 
     def __init__(self, *, json_output: bool = False) -> None:
         self._json = json_output
-        #: requests that make a secret (create, generate, rotate) now on their way
-        self.making = 0
+        self.hold: _Hold | None = None
 
     def request(self, event: RequestEvent) -> None:
-        if event.operation in _MAKING:
-            self.making += 1
+        if self.hold is not None and event.operation in _MAKING:
+            self.hold.making += 1
 
     def response(self, event: ResponseEvent) -> None:
-        if event.operation in _MAKING:
-            self.making -= 1
+        hold = self.hold
+        if hold is None or event.operation not in _MAKING:
+            return
+        hold.making -= 1
+        if hold.deferred is not None and hold.stop is not None and (
+                event.status is None or not 200 <= event.status < 300):
+            # The answer a signal waited for came, and it is no key (a 429 or 503 to be
+            # retried, a 401 to be replayed, a failure): stop now, before anything is sent
+            # again (the client's next step awaits a wait, a token or a slot).
+            hold.stop()
 
     def say(self, text: str) -> None:
         """One note on stderr (a JSON object with ``--json``)."""
@@ -284,21 +304,39 @@ class _StderrLog(logging.Handler):
             self.handleError(record)
 
 
+#: the handler `_log_to_stderr` added and the logger's level before it (``None``: none)
+_logged: tuple[_StderrLog, int] | None = None
+
+
 def _log_to_stderr(json_output: Callable[[], bool]) -> None:
-    """Send the SDK's log to stderr through `_StderrLog`, unless the application that runs
-    the CLI configured logging itself. A ``YATIVO_LOG`` that is no level is left for the
-    client to refuse (exit 2)."""
+    """Send the SDK's log to stderr through `_StderrLog` for this run (`_unlog` ends it),
+    unless the application that runs the CLI configured logging itself. A ``YATIVO_LOG``
+    that is no level is left for the client to refuse (exit 2)."""
+    global _logged
+    _unlog()
     logger = logging.getLogger(LOGGER_NAME)
-    for handler in [h for h in logger.handlers if isinstance(h, _StderrLog)]:
-        logger.removeHandler(handler)  # (one per run: click's test runner runs many)
     if logger.handlers or logging.getLogger().handlers:
         return
     value = os.environ.get(LOG_ENV_VAR, "").strip().lower() or "warning"
     level = LOG_LEVELS.get(value)
     if level is None:
         return
-    logger.addHandler(_StderrLog(json_output))
+    handler = _StderrLog(json_output)
+    _logged = (handler, logger.level)
+    logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def _unlog() -> None:
+    """Undo `_log_to_stderr`: the logger as it was (a program that runs the command in its
+    own process keeps its logging)."""
+    global _logged
+    if _logged is not None:
+        handler, level = _logged
+        _logged = None
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class Ctx:
@@ -387,13 +425,14 @@ class Ctx:
         settings = self.client_settings()
 
         notices = _Notices(json_output=self.json)
+        if makes_secret:
+            notices.hold = _Hold(notices.say)
 
         async def go() -> T:
             async with YativoClient.from_env(**settings, hooks=notices) as client:
                 return await operation(client)
 
-        hold = _Hold(lambda: notices.making > 0, notices.say) if makes_secret else None
-        return self.run(go, interrupted=interrupted, hold=hold)
+        return self.run(go, interrupted=interrupted, hold=notices.hold)
 
     def run(self, make: Callable[[], Awaitable[T]], *, interrupted: str | None = None,
             hold: _Hold | None = None) -> T:
@@ -454,20 +493,12 @@ def _read_secret(what: str) -> str:
     return value
 
 
-@attrs.frozen
-class _Hold:
-    """`Ctx.call`'s ``makes_secret``: whether a secret-making request is on its way, and how
-    to say that a signal waits for its answer."""
-
-    sending: Callable[[], bool]
-    say: Callable[[str], None]
-
-
 async def _awaitable(make: Callable[[], Awaitable[T]], hold: _Hold | None = None) -> T:
     """Run ``make()``; a signal that stops the command cancels it cleanly (its ``finally``
     blocks and the client's ``aclose`` run) and then raises here as `KeyboardInterrupt`
     (`_Terminated` for SIGTERM), outside any task. With ``hold``, a first signal that comes
-    while ``hold.sending()`` is deferred (see `Ctx.call`)."""
+    while a secret-making request is on its way is deferred (see `Ctx.call`); while the
+    signals are held for a secret's delivery (`_hold_signals`), one waits for that."""
     import signal
 
     handled = []
@@ -484,16 +515,22 @@ async def _awaitable(make: Callable[[], Awaitable[T]], hold: _Hold | None = None
         handled.append(signal.SIGINT)
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
     caught: list[int] = []
-    deferred: list[int] = []
 
-    def on_signal(signum: int) -> None:
-        if hold is not None and not deferred and hold.sending():
-            deferred.append(signum)
-            hold.say(_HOLDING)
-            return
+    def stop(signum: int) -> None:
         caught.append(signum)
         if main is not None:
             main.cancel()
+
+    def on_signal(signum: int) -> None:
+        if _held.active:  # the secret is on its way to the user: after that
+            _held.defer(signum)
+            return
+        if hold is not None and hold.deferred is None and hold.making > 0:
+            hold.deferred = signum
+            hold.stop = lambda: stop(signum)
+            hold.say(_HOLDING)
+            return
+        stop(signum)
 
     installed: dict[int, Any] = {}
     for signum in handled:
@@ -513,10 +550,11 @@ async def _awaitable(make: Callable[[], Awaitable[T]], hold: _Hold | None = None
         for sig, previous in installed.items():
             loop.remove_signal_handler(sig)
             signal.signal(sig, previous)  # (the loop put back the default)
-    if deferred and _held_mask is not None:
-        # The answer came and the signals are held until its secret is delivered: the
+            _held.rehold(sig)  # still held for the delivery to come: ours again
+    if hold is not None and hold.deferred is not None:
+        # The answer came, and the signals are held until its secret is delivered: the
         # deferred one acts then (the command stops as asked, the secret shown or saved).
-        os.kill(os.getpid(), deferred[0])
+        _held.defer(hold.deferred)
     return result
 
 
@@ -595,7 +633,10 @@ class YativoGroup(click.Group):
         **extra: Any,
     ) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, **extra)
+            try:
+                return super().main(args, prog_name, complete_var, False, **extra)
+            finally:
+                _unlog()
         argv = list(args) if args is not None else sys.argv[1:]
         want_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
         import signal
@@ -654,14 +695,10 @@ class YativoGroup(click.Group):
                 click.echo(f"error: {text}", err=True)
             sys.exit(EXIT_UNEXPECTED)
         finally:
-            if _held_mask is not None:
-                # Stopped between holding the signals and delivering (an error while the
-                # client closed): let them go, dropping any that came meanwhile.
-                saved = {sig: signal.signal(sig, signal.SIG_IGN)
-                         for sig in (signal.SIGINT, signal.SIGTERM)}
-                _release_signals()
-                for sig, handler in saved.items():
-                    signal.signal(sig, handler)
+            # Stopped between holding the signals and delivering (an error while the
+            # client closed): let them go, dropping any that came meanwhile.
+            _held.release(act=False)
+            _unlog()
             if sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
@@ -794,15 +831,15 @@ def _keeping_secret(
             result: M | ResponseDecodeError = await operation(client)
         except ResponseDecodeError as exc:
             if exc.api_secret is None:
-                if exc.status is not None and not 200 <= exc.status < 300:
-                    raise
+                if exc.status is None or not 200 <= exc.status < 300:
+                    raise  # no success said: nothing to say the server acted
                 unread = exc
             result = exc
         if unread is not None:
             raise OutcomeUnknownError(
-                f"the server answered{f' HTTP {unread.status}' if unread.status else ''} but "
-                f"its answer could not be read ({unread.message}), and no new secret could "
-                f"be found in it: {done}", operation="cli",
+                f"the server answered HTTP {unread.status} but its answer could not be read "
+                f"({unread.message}), and no new secret could be found in it: {done}",
+                operation="cli",
             ) from unread
         # The key exists now: Ctrl-C and SIGTERM wait until its secret is delivered
         # (`_deliver` lets them through), or stopping halfway would lose it.
@@ -812,31 +849,73 @@ def _keeping_secret(
     return run
 
 
-#: the signal mask before `_hold_signals` (``None``: nothing held)
-_held_mask: set[Any] | None = None
+class _Held:
+    """Ctrl-C and SIGTERM held while a new key's secret is on its way to the user: from the
+    answer's arrival until it is shown or saved. A signal that comes meanwhile is kept and
+    acts when `_release_signals` is called. Python runs its signal handlers in the main
+    thread whichever thread the signal reached (the resolver's threads), so the hold is a
+    handler of ours, not a signal mask (which holds the main thread only)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.pending: int | None = None
+        self.saved: dict[int, Any] = {}
+
+    def hold(self) -> None:
+        import signal
+        import threading
+
+        if self.active or threading.current_thread() is not threading.main_thread():
+            return
+        self.active, self.pending = True, None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.rehold(sig)
+
+    def rehold(self, sig: int) -> None:
+        """(Re)install the holding handler for ``sig`` (a loop's handler was just removed),
+        unless ``sig`` is ignored or left to its default (nohup, an embedding program)."""
+        import signal
+
+        if not self.active:
+            return
+        current = signal.getsignal(sig)
+        if current is self._handler or not callable(current):
+            return
+        self.saved[sig] = current
+        signal.signal(sig, self._handler)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.defer(signum)
+
+    def defer(self, signum: int) -> None:
+        if self.pending is None:
+            self.pending = signum
+
+    def release(self, *, act: bool = True) -> None:
+        """Undo `hold`; with ``act``, a signal that came meanwhile acts now (raises)."""
+        import signal
+
+        if not self.active:
+            return
+        self.active = False
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved.clear()
+        pending, self.pending = self.pending, None
+        if act and pending is not None:
+            raise _Terminated() if pending == signal.SIGTERM else KeyboardInterrupt()
+
+
+_held = _Held()
 
 
 def _hold_signals() -> None:
-    global _held_mask
-    import signal
-
-    if _held_mask is not None or not hasattr(signal, "pthread_sigmask"):
-        return
-    try:
-        _held_mask = set(signal.pthread_sigmask(signal.SIG_BLOCK,
-                                                {signal.SIGINT, signal.SIGTERM}))
-    except (OSError, ValueError):  # pragma: no cover - not the main thread
-        _held_mask = None
+    _held.hold()
 
 
 def _release_signals() -> None:
     """Undo `_hold_signals`: a Ctrl-C or SIGTERM that came meanwhile acts now."""
-    global _held_mask
-    import signal
-
-    mask, _held_mask = _held_mask, None
-    if mask is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    _held.release()
 
 
 def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
@@ -956,8 +1035,8 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-_CREATED_UNREAD = ("the key was most likely created, and its secret is lost; find it with "
-                   "yativo keys list and revoke it, then create another")
+_CREATED_UNREAD = ("the key may have been created without its secret reaching you; check "
+                   "yativo keys list (revoke it if it is there) before trying again")
 _MAY_HAVE_CREATED = ("the key may have been created; check yativo keys list before "
                      "trying again")
 
@@ -1024,8 +1103,8 @@ def keys_rotate(c: Ctx, key_id: str, two_factor: str | None, show_secret: bool,
         code = c.two_factor_code(two_factor, "keys rotate", required=True)
         rotated = c.call(
             _keeping_secret(lambda client: client.api_keys.rotate(key_id, two_factor_code=code),
-                            f"{key_id} was most likely rotated and its new secret is lost; "
-                            "rotate it again (its old secret no longer works)"),
+                            f"{key_id} may have been rotated without its new secret reaching "
+                            "you; if its old secret no longer works, rotate it again"),
             interrupted=f"{key_id} may have been rotated; if its old secret no longer works, "
                         "rotate it again",
             makes_secret=True,
