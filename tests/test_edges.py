@@ -210,6 +210,30 @@ async def test_a_server_budget_above_our_own_free_budget_is_ignored() -> None:
     assert loop.time() == t0
 
 
+@pytest.mark.looptime
+async def test_a_server_budget_is_weighed_over_its_whole_time_not_this_minute() -> None:
+    # The minute window is spent (nothing free now) and the server says 5 are left this
+    # hour: that was "not less than what is free now" and ignored, so the next minutes sent
+    # 10 each and the server answered 429 (a spent hourly or daily budget: a 429 storm).
+    limiter = SlidingWindowLimiter([y.RateLimit(10, 60.0)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for _ in range(10):
+        (await limiter.acquire()).release()
+    limiter.server_budget(5, t0 + 3600.0)
+    await asyncio.sleep(61)
+    started = 0
+    while True:
+        try:
+            (await limiter.acquire(max_wait=0)).release()
+        except y.RateLimitError:
+            break
+        started += 1
+    assert started == 5
+    (await limiter.acquire()).release()  # the sixth: when the server's hour is over
+    assert loop.time() - t0 == pytest.approx(3600.0)
+
+
 def test_the_limiters_refuse_bad_settings() -> None:
     with pytest.raises(ValueError, match="at least one RateLimit"):
         SlidingWindowLimiter([])

@@ -439,9 +439,10 @@ class SlidingWindowLimiter:
         """An interactive slot at once, without awaiting, when it is surely free and nobody
         is ahead (rule 8), else ``None``: then await `acquire`. The client's hot path asks
         this first and spares a coroutine per call."""
+        cap = self._cap_left
         if (
             self._credit > 0
-            and self._cap_left is None
+            and (cap is None or cap > 0)
             and (priority or self._n_waiting == self._n_batch)
         ):
             self._take()
@@ -533,14 +534,21 @@ class SlidingWindowLimiter:
     def server_budget(self, remaining: int, until: float) -> None:
         """The server says ``remaining`` requests are left until ``until`` (loop time).
 
-        Adopted only when it is less than this client's own free budget, which means
-        someone else (another process on the same key) or a stricter limit is spending it.
-        Requests of ours still in flight may not have reached the server: they count
-        against what is left.
+        Adopted when it is less than this client's own windows would still let start
+        before ``until`` (someone else on the same key, or a stricter limit, is spending
+        it): then no more than that starts before ``until``. Compared with what the windows
+        allow over that whole time, not with what is free now: an hourly budget of 49 left
+        is stricter than a minute window of 100, though 100 are free this minute. Requests
+        of ours still in flight may not have reached the server: they count against what
+        is left.
         """
         now = self._now()
-        own_free = min(w.free(now) for w in self._windows)
-        if remaining >= own_free:
+        horizon = until - now
+        if horizon <= 0:
+            return
+        # a lower bound on what the windows let start before `until`
+        own = min(w.free(now) + w.limit * int(horizon // w.period) for w in self._windows)
+        if remaining >= own:
             return
         self._cap(remaining - self._windows[0].in_flight, until)
 
