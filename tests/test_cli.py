@@ -100,6 +100,20 @@ def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app, "YativoClient", Client)
 
 
+def answer_at(fake: FakeYativo, monkeypatch: pytest.MonkeyPatch, path_end: str, status: int,
+              headers: dict[str, str], body: bytes) -> None:
+    """``fake`` answers every request to a path ending ``path_end`` with this, and the
+    rest as it would."""
+    handle = fake.handle
+
+    async def answer(method: str, path: str, given: Any, sent: bytes) -> Any:
+        if path.endswith(path_end):
+            return status, headers, body, 0.0
+        return await handle(method, path, given, sent)
+
+    monkeypatch.setattr(fake, "handle", answer)
+
+
 def routes(fake: FakeYativo) -> list[str | None]:
     return [entry.route for entry in fake.journal]
 
@@ -997,14 +1011,8 @@ def test_a_refusal_whose_body_cannot_be_read_is_no_key_to_look_for(
         served_fake: FakeYativo, monkeypatch: pytest.MonkeyPatch) -> None:
     # A 403 in an encoding the client cannot undo: no status reaches the error, and it was
     # taken for a success ("the key may have been created", exit 7).
-    handle = served_fake.handle
-
-    async def refuse(method: str, path: str, headers: Any, body: bytes) -> Any:
-        if path.endswith("/apikey/create"):
-            return 403, {"Content-Encoding": "br"}, b"\x8b\x02\x80not brotli", 0.0
-        return await handle(method, path, headers, body)
-
-    monkeypatch.setattr(served_fake, "handle", refuse)
+    answer_at(served_fake, monkeypatch, "/apikey/create",
+              403, {"Content-Encoding": "br"}, b"\x8b\x02\x80not brotli")
     code, out, err = invoke(served_fake, "keys", "create", "--name", "n", "--json")
     assert code == 3
     assert "may have been created" not in err

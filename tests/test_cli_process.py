@@ -22,7 +22,7 @@ import pytest
 import yativo_async as y
 from yativo_async.testing import FakeYativo
 
-from .test_cli import fake_env, routes, serve_in_thread, the_key
+from .test_cli import answer_at, fake_env, routes, serve_in_thread, the_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -696,14 +696,8 @@ def test_the_sdks_warnings_are_written_as_the_cli_writes(
         served_fake: HeldFake, monkeypatch: pytest.MonkeyPatch, json_output: bool) -> None:
     # A server's absurd Retry-After is capped with a warning: with --json that line was plain
     # text among the JSON objects on stderr.
-    handle = served_fake.handle
-
-    async def busy(method: str, path: str, headers: Any, body: bytes) -> Any:
-        if path.endswith("/apikey/list"):
-            return 429, {"Retry-After": "100000"}, b'{"message": "slow down"}', 0.0
-        return await handle(method, path, headers, body)
-
-    monkeypatch.setattr(served_fake, "handle", busy)
+    answer_at(served_fake, monkeypatch, "/apikey/list",
+              429, {"Retry-After": "100000"}, b'{"message": "slow down"}')
     args = ("keys", "list", "--json") if json_output else ("keys", "list")
     result = run(served_fake, *args)
     assert result.returncode == 5

@@ -71,21 +71,26 @@ def test_a_pool_left_in_a_closed_loop_has_its_sockets_closed() -> None:
     with serve_in_thread(FakeYativo()) as fake:
         client = y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
                                 allow_insecure_http=True)
+        assert _leaks_across_runs(client) == []
 
-        async def call() -> int:
-            return len(await client.api_keys.list())
 
-        async def close() -> None:
-            await client.aclose()
+def _leaks_across_runs(client: y.YativoClient) -> list[str]:
+    """List twice, each in its own ``asyncio.run`` (the first run's session is dropped in
+    the second), close from a third: the ResourceWarnings that left."""
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert asyncio.run(call()) == 0
-            assert asyncio.run(call()) == 0  # the first run's session is dropped here
-            asyncio.run(close())  # and the second's here, from a third loop
-            gc.collect()
-    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert leaks == []
+    async def call() -> int:
+        return len(await client.api_keys.list())
+
+    async def close() -> None:
+        await client.aclose()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert asyncio.run(call()) == 0
+        assert asyncio.run(call()) == 0
+        asyncio.run(close())
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_a_tls_pool_left_in_a_closed_loop_has_its_sockets_closed(
@@ -142,25 +147,11 @@ def test_a_tls_pool_left_in_a_closed_loop_has_its_sockets_closed(
     assert ready.wait(10)
     try:
         client = y.YativoClient(access_token="tok", base_url=f"https://127.0.0.1:{port[0]}/api")
-
-        async def call() -> int:
-            return len(await client.api_keys.list())
-
-        async def close() -> None:
-            await client.aclose()
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert asyncio.run(call()) == 0
-            assert asyncio.run(call()) == 0  # the first run's TLS session is dropped here
-            asyncio.run(close())
-            gc.collect()
+        assert _leaks_across_runs(client) == []
     finally:
         loop.call_soon_threadsafe(task[0].cancel)
         thread.join(10)
         loop.close()
-    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert leaks == []
 
 
 def _child_calls(client: y.YativoClient, results: Any) -> None:

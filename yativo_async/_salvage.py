@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ._secret import Secret
 
-__all__ = ["Salvaged", "salvage_secret"]
+__all__ = ["SCAN_CAP", "Salvaged", "salvage_secret"]
 
 #: (secret, key id, API key)
 Salvaged = tuple[Secret, "str | None", "str | None"]
@@ -26,8 +26,9 @@ _FIELD: Final = {
     name: re.compile(rf'"{name}"\s*:\s*{_STRING}')
     for name in ("api_secret", "id", "key_id", "api_key_id", "api_key")
 }
-#: how much text the field search reads (the body is capped already; an error's text is not)
-_SCAN_CAP: Final = 1 << 20  # (`_transport.head_of` keeps as much of a body cut short)
+#: how much text the field search reads (`_transport.head_of` keeps as much of a body cut
+#: short; the body is capped already, an error's text is not)
+SCAN_CAP: Final = 1 << 20
 
 
 def salvage_secret(body: bytes | str, *, whole: bool = True) -> Salvaged | None:
@@ -40,12 +41,12 @@ def salvage_secret(body: bytes | str, *, whole: bool = True) -> Salvaged | None:
     which no JSON parser accepts: only the field search is made, on its first MiB (parsing
     megabytes only to fail at the cut would cost memory the cap is there to bound)."""
     if not whole:
-        head = body[:_SCAN_CAP]
+        head = body[:SCAN_CAP]
         return _from_text(head.decode("utf-8", errors="replace")
                           if isinstance(head, bytes) else head)
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     found = _from_json(text)
-    return found if found is not None else _from_text(text[:_SCAN_CAP])
+    return found if found is not None else _from_text(text[:SCAN_CAP])
 
 
 def _from_json(text: str) -> Salvaged | None:

@@ -31,7 +31,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, ResponseTooLargeError
-from ._salvage import salvage_secret
+from ._salvage import SCAN_CAP, salvage_secret
 from ._twin import twin
 
 __all__ = [
@@ -294,7 +294,7 @@ def too_large(
     return kept
 
 
-def head_of(chunks: list[bytes], size: int = 1 << 20) -> bytes:
+def head_of(chunks: list[bytes], size: int = SCAN_CAP) -> bytes:
     """The first ``size`` bytes of ``chunks`` joined (no copy of the rest)."""
     out: list[bytes] = []
     for chunk in chunks:

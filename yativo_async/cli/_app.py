@@ -498,7 +498,7 @@ async def _awaitable(make: Callable[[], Awaitable[T]], hold: _Hold | None = None
     blocks and the client's ``aclose`` run) and then raises here as `KeyboardInterrupt`
     (`_Terminated` for SIGTERM), outside any task. With ``hold``, a first signal that comes
     while a secret-making request is on its way is deferred (see `Ctx.call`); while the
-    signals are held for a secret's delivery (`_hold_signals`), one waits for that."""
+    signals are held for a secret's delivery (`_Held.hold`), one waits for that."""
     import signal
 
     handled = []
@@ -843,7 +843,7 @@ def _keeping_secret(
             ) from unread
         # The key exists now: Ctrl-C and SIGTERM wait until its secret is delivered
         # (`_deliver` lets them through), or stopping halfway would lose it.
-        _hold_signals()
+        _held.hold()
         return result
 
     return run
@@ -852,7 +852,7 @@ def _keeping_secret(
 class _Held:
     """Ctrl-C and SIGTERM held while a new key's secret is on its way to the user: from the
     answer's arrival until it is shown or saved. A signal that comes meanwhile is kept and
-    acts when `_release_signals` is called. Python runs its signal handlers in the main
+    acts when `_Held.release` is called. Python runs its signal handlers in the main
     thread whichever thread the signal reached (the resolver's threads), so the hold is a
     handler of ours, not a signal mask (which holds the main thread only)."""
 
@@ -909,15 +909,6 @@ class _Held:
 _held = _Held()
 
 
-def _hold_signals() -> None:
-    _held.hold()
-
-
-def _release_signals() -> None:
-    """Undo `_hold_signals`: a Ctrl-C or SIGTERM that came meanwhile acts now."""
-    _held.release()
-
-
 def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
              model: CreatedApiKey | RotatedApiKey | ResponseDecodeError, title: str) -> None:
     """Show the result, and the secret exactly where planned (``_secret_out.py``). An
@@ -930,7 +921,7 @@ def _deliver(c: Ctx, where: SecretPlan, sink: SecretFile | None,
         else:
             _deliver_model(c, where, sink, model, title)
     finally:
-        _release_signals()
+        _held.release()
 
 
 def _deliver_model(c: Ctx, where: SecretPlan, sink: SecretFile | None,
