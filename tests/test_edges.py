@@ -234,6 +234,23 @@ async def test_a_server_budget_is_weighed_over_its_whole_time_not_this_minute() 
     assert loop.time() - t0 == pytest.approx(3600.0)
 
 
+@pytest.mark.looptime
+async def test_a_server_budget_a_period_away_counts_no_renewal() -> None:
+    # A slot taken now frees a period from now: not before a reset exactly a period away.
+    # Counting a window's worth there adopted "59 left in 60 s" against a 60-a-minute
+    # window with 59 free (only where the loop's clock gave exactly 60 s: uvloop's does).
+    limiter = SlidingWindowLimiter([y.RateLimit(60, 60.0)])
+    t0 = asyncio.get_running_loop().time()
+    (await limiter.acquire()).release()
+    limiter.server_budget(59, t0 + 60.0)
+    assert limiter._cap_left is None
+    limiter.server_budget(58, t0 + 60.0)  # less than is free: adopted
+    assert limiter._cap_left == 58
+    fresh = SlidingWindowLimiter([y.RateLimit(60, 60.0)])
+    fresh.server_budget(59, t0 + 60.5)  # past a period: ours would let 119 start by then
+    assert fresh._cap_left == 59
+
+
 def test_the_limiters_refuse_bad_settings() -> None:
     with pytest.raises(ValueError, match="at least one RateLimit"):
         SlidingWindowLimiter([])

@@ -546,8 +546,11 @@ class SlidingWindowLimiter:
         horizon = until - now
         if horizon <= 0:
             return
-        # a lower bound on what the windows let start before `until`
-        own = min(w.free(now) + w.limit * int(horizon // w.period) for w in self._windows)
+        # A lower bound on what the windows let start before `until`: free now, plus a
+        # window's worth for each period that ends strictly before it (a slot taken now
+        # frees at now + period, which is not before an `until` exactly a period away).
+        own = min(w.free(now) + w.limit * (math.ceil(horizon / w.period) - 1)
+                  for w in self._windows)
         if remaining >= own:
             return
         self._cap(remaining - self._windows[0].in_flight, until)
