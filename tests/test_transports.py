@@ -831,7 +831,7 @@ def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from yativo_async._sansio import LIMIT_HEADERS, carries_limits, request_id_from
-    from yativo_async._transport import LowerHeaders, lower_headers
+    from yativo_async._transport import LowerHeaders, Response, response_of
 
     raw = CIMultiDictProxy(CIMultiDict([
         ("Content-Type", "application/json"), ("X-RateLimit-Remaining", "7"),
@@ -865,7 +865,9 @@ def test_lower_headers_reads_like_a_lower_case_dict_without_copying() -> None:
     assert repr(headers) == repr(expected)
     assert json.dumps(dict(headers))
     # as the aiohttp transport makes them (no __init__ call): the same view
-    made = lower_headers(raw)
+    response = response_of(203, raw, b"{}")
+    assert type(response) is Response and (response.status, response.body) == (203, b"{}")
+    made = response.headers
     assert type(made) is LowerHeaders and made._dict is None
     assert made["X-REQUEST-ID"] == "req_1" and made == expected and list(made) == list(expected)
 
@@ -882,3 +884,25 @@ async def test_raw_responses_and_errors_give_plain_dict_headers() -> None:
                 await client.api_keys.get("key_missing")
     assert type(info.value.headers) is dict
     assert all(name == name.lower() for name in info.value.headers)
+
+
+async def test_the_outcome_of_a_call_has_every_field_its_constructor_sets() -> None:
+    # The pipeline fills an Outcome's slots without calling __init__ (the hot path): it
+    # must set every one of them, as `Outcome(...)` would.
+    from yativo_async._pipeline import Outcome
+    from yativo_async._resources import _LIST
+
+    async with FakeYativo() as fake:
+        async with y.YativoClient(access_token=fake.access_token, base_url=fake.base_url,
+                                  rate_limits=[y.RateLimit(100, 60.0)]) as client:
+            loop = asyncio.get_running_loop()
+            before = loop.time()
+            outcome = await client._pipeline.run(_LIST, client._options)
+            after = loop.time()
+    assert type(outcome) is Outcome
+    fields = {name: getattr(outcome, name) for name in Outcome.__slots__}  # none unset
+    assert fields["attempts"] == 1 and fields["response"].status == 200
+    assert before <= fields["sent_at"] <= after and 0 <= fields["elapsed"] <= after - before
+    assert fields["_token"].value.get_secret_value() == fake.access_token
+    assert fields["_code"] is None and fields["_held"] is client._pipeline
+    assert fake.access_token in outcome.secrets

@@ -43,10 +43,9 @@ from ._transport import (
     closed_error,
     cut_while_connecting,
     head_of,
-    lower_headers,
-    make_response,
     refuse_early,
     response_cap,
+    response_of,
     scrub,
     too_large,
 )
@@ -96,8 +95,11 @@ class AiohttpTransport:
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._closed = False
         #: the last request whose headers passed `check_headers` (requests are frozen values,
-        #: and the client sends the same one again for a repeated list call)
-        self._checked: Request | None = None
+        #: and the client sends the same one again for a repeated list call), with its
+        #: aiohttp timeout and its body cap
+        self._checked: tuple[
+            Request, aiohttp.ClientTimeout, int, CIMultiDictProxy[str]
+        ] | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -190,17 +192,27 @@ class AiohttpTransport:
             APIConnectionError: the connection failed, or the transport is closed.
             ResponseTooLargeError: the body passed ``max_response_bytes`` after decompression.
         """
-        if request is not self._checked:
+        checked = self._checked
+        if checked is None or checked[0] is not request:
             check_headers(request.headers)
-            self._checked = request
-        session = self._get_session()
+            checked = (request, self._timeout(request.timeout), response_cap(request),
+                       CIMultiDictProxy(CIMultiDict(request.headers)))
+            self._checked = checked
+        # (headers as aiohttp would turn them: a repeated request spares it that)
+        timeout, cap, headers = checked[1], checked[2], checked[3]
+        session = self._session
+        if (
+            session is None or not self._owns_session or self._closed
+            or self._loop is not asyncio.get_running_loop() or self._forks != _forks[0]
+        ):
+            session = self._get_session()  # (else: ours, made in this loop, and open)
         try:
             async with session.request(
                 request.method,
                 request.url,
-                headers=request.headers,
+                headers=headers,
                 data=request.body,
-                timeout=self._timeout(request.timeout),
+                timeout=timeout,
                 allow_redirects=False,
             ) as resp:
                 raw = resp.headers
@@ -209,7 +221,6 @@ class AiohttpTransport:
                 if length is not None and CONTENT_ENCODING not in raw:
                     # Plain body of a declared length (nearly every answer): aiohttp reads
                     # exactly that much, in one call (no coroutine of ours around it).
-                    cap = response_cap(request)
                     if length <= cap:
                         body = await resp.read()
                     elif refuse_early(request):
@@ -220,7 +231,7 @@ class AiohttpTransport:
                 else:
                     body = await _read_chunks(resp, request)
                 # aiohttp's headers as they are (no copy per response): see LowerHeaders
-                return make_response(resp.status, lower_headers(raw), body)
+                return response_of(resp.status, raw, body)
         except YativoError:
             raise
         except aiohttp.ConnectionTimeoutError as exc:

@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -60,14 +61,14 @@ from ._errors import (
     YativoError,
 )
 from ._hooks import CallScope, Observers
-from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, MaxWait, Slot
+from ._ratelimit import DEFAULT_MAX_WAIT, FleetStats, Lane, Limiter, LocalSlot, MaxWait, Slot
 from ._retry import is_retryable, retrying
 from ._sansio import (
+    LIMIT_HEADERS,
     build_request,
     cap_server_limits,
-    carries_limits,
     error_from_response,
-    is_success,
+    has_any,
     masked_request_id,
     parse_rate_limit_headers,
     reported_failure,
@@ -77,6 +78,16 @@ from ._transport import Request, Response, Transport
 __all__ = ["Call", "ClientStats", "Options", "Outcome", "Pipeline"]
 
 _log = logging.getLogger("yativo_async")
+_new: Final = object.__new__
+
+#: `asyncio.current_task`: before 3.12 a Python function around a lookup in asyncio's table
+#: of running tasks, made here without that frame (once per call)
+_running_tasks = getattr(asyncio.tasks, "_current_tasks", None)
+_current_task: Final[Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]] = (
+    _running_tasks.get
+    if sys.version_info < (3, 12) and isinstance(_running_tasks, dict)
+    else asyncio.current_task
+)
 
 
 @attrs.define
@@ -291,7 +302,7 @@ class Pipeline:
         if self.closed:
             raise ClientClosedError("this YativoClient is closed; create a new one")
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
+        task = _current_task(loop)
         stats = self.stats
         stats.calls += 1
         started = loop.time()
@@ -305,7 +316,7 @@ class Pipeline:
         try:
             try:
                 try:
-                    sent = await self._attempt(call, options, 1, False, scope, loop)
+                    sent = await self._attempt(call, options, 1, False, scope, loop, started)
                     attempts = 1
                 except YativoError as first:
                     if not is_retryable(first, policy, idempotent=call.idempotent):
@@ -340,7 +351,7 @@ class Pipeline:
                             if attempts == 1:
                                 raise first
                             sent = await self._attempt(
-                                call, options, attempts, maybe_done, scope, loop
+                                call, options, attempts, maybe_done, scope, loop, None
                             )
             # The error the caller gets: what may have happened, or why the call ended.
             except (APIConnectionError, APIStatusError) as exc:
@@ -375,14 +386,17 @@ class Pipeline:
 
     async def _attempt(
         self, call: Call, options: Options, number: int, maybe_done: bool,
-        scope: CallScope | None, loop: asyncio.AbstractEventLoop,
+        scope: CallScope | None, loop: asyncio.AbstractEventLoop, clock: float | None,
     ) -> Outcome:
         """One attempt: steps 1-8 of the module docstring. Steps 1-6 are written inline,
         not in a coroutine of their own: a call in flight is resumed through one frame fewer
-        each time its socket has news."""
+        each time its socket has news. ``clock``: the loop's time as the caller read it, if
+        nothing was awaited since (then it is the send's time too, when nothing is awaited
+        before the send either: the token ready and a slot free at once)."""
         code = call.code
         if number > 1 and call.renew_code is not None:
             code = await call.renew_code.code()
+            clock = None
         limiter = self._limiter
         tokens = self.tokens
         if call.auth and tokens is None:
@@ -399,6 +413,7 @@ class Pipeline:
                     token = ready() if ready is not None else None
                     if token is None:
                         token = await self._token_within(tokens, options)
+                        clock = None
                     fresh = token.expires_at is None or loop.time() < token.expires_at
                 if scope is not None:
                     queued, waited_before = loop.time(), limiter.time_waited
@@ -406,6 +421,7 @@ class Pipeline:
                 if self._try_acquire is not None and options.lane == "interactive":
                     slot = self._try_acquire(priority=call.priority)
                 if slot is None:
+                    clock = None
                     if call.priority:  # the token exchange, queued for budget (`_token_within`)
                         self._exchange_queued(1)
                     try:
@@ -470,23 +486,28 @@ class Pipeline:
                 if call.body is None and code is None:
                     self._last_request = (call, options, token, request)
             self.stats.attempts += 1
-            sent_at = loop.time()
+            sent_at = loop.time() if clock is None else clock
+            clock = None
             if scope is not None:
                 scope.request(number)
-            cancelled = False
             try:
                 response = await self.transport.send(request)
             except BaseException as exc:
-                if scope is not None:
-                    scope.response(number, None, loop.time() - sent_at, None, exc)
-                cancelled = isinstance(exc, asyncio.CancelledError)
+                try:
+                    if scope is not None:
+                        scope.response(number, None, loop.time() - sent_at, None, exc)
+                finally:
+                    if isinstance(exc, asyncio.CancelledError):
+                        self._release_after_cancel(slot, loop, sent_at, options.timeout)
+                    else:
+                        slot.release()  # 5. stamped now: the server saw it no later
                 raise
-            finally:
-                if cancelled:
-                    self._release_after_cancel(slot, loop, sent_at, options.timeout)
-                else:
-                    slot.release()  # 5. stamped now: the server saw it no later than this
             now = loop.time()
+            # 5. stamped now (the response is in: the server saw the request no later)
+            if type(slot) is LocalSlot:
+                slot.release_at(now)  # the limiter's own slot: no second clock reading
+            else:
+                slot.release()
             # a slow-moving high-water mark of round trips (see `_release_after_cancel`)
             rtt = now - sent_at
             self._rtt = rtt if rtt > self._rtt else self._rtt * 0.98
@@ -502,7 +523,7 @@ class Pipeline:
                     or "-",
                 )
             retry_after = None
-            if carries_limits(response.status, response.headers):
+            if response.status == 429 or has_any(response.headers, LIMIT_HEADERS):  # (cheap)
                 retry_after = self._learn(response, now, options.retry.max_retry_after)
             if (
                 response.status == 401 and token is not None and tokens is not None
@@ -515,7 +536,7 @@ class Pipeline:
                 continue
             break
         status = response.status  # 8.
-        if not is_success(status):
+        if not 200 <= status < 300:  # (`is_success`, inline)
             if not (maybe_done and status in call.done_on_replay):
                 raise error_from_response(
                     status, response.headers, response.body, retry_after=retry_after,
@@ -532,7 +553,18 @@ class Pipeline:
             if token is not None and self._confirm is not None:
                 self._confirm(token)
         # `elapsed` is the response's arrival for now; `run` makes it the call's
-        return Outcome(response, sent_at, number, now, call.secrets, token, code, self)
+        # `Outcome(response, sent_at, number, now, call.secrets, token, code, self)`, its
+        # slots filled without a call (one per call: the hot path)
+        outcome: Outcome = _new(Outcome)
+        outcome.response = response
+        outcome.sent_at = sent_at
+        outcome.attempts = number
+        outcome.elapsed = now
+        outcome._secrets = call.secrets
+        outcome._token = token
+        outcome._code = code
+        outcome._held = self
+        return outcome
 
     async def _token_within(self, tokens: TokenProvider, options: Options) -> BearerToken:
         """The provider's token, waited for no longer than the call's own ``timeout`` while

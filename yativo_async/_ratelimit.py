@@ -52,6 +52,7 @@ __all__ = [
     "FleetStats",
     "Lane",
     "Limiter",
+    "LocalSlot",
     "MaxWait",
     "NullLimiter",
     "Slot",
@@ -266,7 +267,7 @@ def place_window(held: Sequence[_Held], new: RateLimit) -> tuple[str, int | None
     return "fold", (min(longer, key=lambda i: held[i].period) if longer else None)
 
 
-class _LocalSlot:
+class LocalSlot:
     """A slot of a `SlidingWindowLimiter`."""
 
     __slots__ = ("_limiter",)
@@ -279,8 +280,16 @@ class _LocalSlot:
         if limiter is not None:
             limiter._release(sent)
 
+    def release_at(self, now: float) -> None:
+        """`release` of a sent request, stamped ``now``: the running loop's time, which the
+        caller has just read (the client, as each response comes in)."""
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter._release(True, now)
 
-_NULL_SLOT: Final = _LocalSlot(None)
+
+_NULL_SLOT: Final = LocalSlot(None)
+_new_slot: Final = object.__new__
 
 
 class _Waiter:
@@ -393,7 +402,7 @@ class SlidingWindowLimiter:
         ahead = 0 if priority else (self._n_waiting if batch else self._n_waiting - self._n_batch)
         if not ahead and self._can_take(now, batch):
             self._take()
-            return _LocalSlot(self)
+            return LocalSlot(self)
         if max_wait is DEFAULT_MAX_WAIT:
             max_wait = self._max_wait
         if max_wait is not None:
@@ -433,7 +442,7 @@ class SlidingWindowLimiter:
             if deadline_handle is not None:
                 deadline_handle.cancel()
         self.time_waited += loop.time() - now
-        return _LocalSlot(self)
+        return LocalSlot(self)
 
     def try_acquire(self, *, priority: bool = False) -> Slot | None:
         """An interactive slot at once, without awaiting, when it is surely free and nobody
@@ -445,8 +454,14 @@ class SlidingWindowLimiter:
             and (cap is None or cap > 0)
             and (priority or self._n_waiting == self._n_batch)
         ):
-            self._take()
-            return _LocalSlot(self)
+            # `_take` and `LocalSlot(self)`, inline: every call of the client's hot path
+            self._flight.n += 1
+            if cap is not None:
+                self._cap_left = cap - 1
+            self._credit -= 1
+            slot = _new_slot(LocalSlot)
+            slot._limiter = self
+            return slot
         return None
 
     def _left(self, waiter: _Waiter) -> None:
@@ -607,10 +622,11 @@ class SlidingWindowLimiter:
         if self._credit > 0:
             self._credit -= 1
 
-    def _release(self, sent: bool) -> None:
+    def _release(self, sent: bool, now: float | None = None) -> None:
         self._flight.n -= 1
         if sent:
-            now = self._now()
+            if now is None:
+                now = self._now()
             for w in self._windows:
                 w.releases.append(now)
         if self._n_waiting:

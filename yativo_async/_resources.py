@@ -412,7 +412,8 @@ class ApiKeysResource:
             options = client._options
         else:
             options = self.with_raw_response._options(timeout, extra_headers)
-        client._check_open()
+        if client._closed or client._root._closed:
+            client._check_open()  # raises, saying which was closed
         outcome = await client._pipeline.run(_LIST, options)
         response = outcome.response
         rid = request_id_from(response.headers)

@@ -157,7 +157,7 @@ def has_any(headers: Mapping[str, str], names: frozenset[str]) -> bool:
     """Whether any of the lower-case ``names`` is among ``headers`` (one look at all of
     them; a `LowerHeaders` view answers without being copied)."""
     if type(headers) is LowerHeaders:
-        return headers.any_of(names)
+        return not headers._raw.keys().isdisjoint(names)  # `any_of`, inline (twice a call)
     return not names.isdisjoint(headers)
 
 

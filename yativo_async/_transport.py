@@ -156,16 +156,24 @@ class LowerHeaders(Mapping[str, str]):
         return not self._raw.keys().isdisjoint(names)
 
 
-def lower_headers(raw: Any) -> LowerHeaders:
-    """``LowerHeaders(raw)`` as the aiohttp transport makes one per response: the two slots
-    filled without a call to ``__init__``."""
-    headers: LowerHeaders = object.__new__(LowerHeaders)
+_RESPONSE_TWIN: Final = twin(Response)
+_new: Final = object.__new__
+
+
+def response_of(status: int, raw: Any, body: bytes) -> Response:
+    """``make_response(status, LowerHeaders(raw), body)`` in one call, without a call to
+    ``LowerHeaders.__init__``: the aiohttp transport's, once per response."""
+    if _RESPONSE_TWIN is None:  # pragma: no cover - every supported CPython allows it
+        return Response(status=status, headers=LowerHeaders(raw), body=body)
+    headers: LowerHeaders = _new(LowerHeaders)
     headers._raw = raw
     headers._dict = None
-    return headers
-
-
-_RESPONSE_TWIN: Final = twin(Response)
+    response = _RESPONSE_TWIN()
+    response.status = status
+    response.headers = headers
+    response.body = body
+    response.__class__ = Response
+    return response  # type: ignore[no-any-return]
 
 
 def make_response(status: int, headers: Mapping[str, str], body: bytes) -> Response:
