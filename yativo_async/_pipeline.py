@@ -414,7 +414,8 @@ class Pipeline:
                     if token is None:
                         token = await self._token_within(tokens, options)
                         clock = None
-                    fresh = token.expires_at is None or loop.time() < token.expires_at
+                    fresh = token.expires_at is None or (
+                        loop.time() if clock is None else clock) < token.expires_at
                 if scope is not None:
                     queued, waited_before = loop.time(), limiter.time_waited
                 slot = None
@@ -436,8 +437,8 @@ class Pipeline:
                 if scope is not None and limiter.time_waited > waited_before:
                     scope.rate_limit_wait(loop.time() - queued)
                 if (
-                    token is None or token.expires_at is None
-                    or loop.time() < token.expires_at or not fresh
+                    token is None or token.expires_at is None or not fresh
+                    or (loop.time() if clock is None else clock) < token.expires_at
                 ):
                     break
                 # The token expired while we queued for budget (hours, when a day's budget is

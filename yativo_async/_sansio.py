@@ -387,7 +387,10 @@ def _class_for(status: int) -> type[APIStatusError]:
 def request_id_from(headers: Mapping[str, str]) -> str | None:
     """The server's request id, from the first header that carries one."""
     # one look at every name first (cheap: most answers carry none, or the first)
-    if not has_any(headers, _REQUEST_ID_NAMES):
+    if (  # `has_any`, inline: once per call
+        headers._raw.keys().isdisjoint(_REQUEST_ID_NAMES) if type(headers) is LowerHeaders
+        else _REQUEST_ID_NAMES.isdisjoint(headers)
+    ):
         return None
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
