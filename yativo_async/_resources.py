@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from . import _converter
+from ._auth import BearerToken, ExchangeTokenProvider, TwoFactor, check_code
 from ._converter import decode, decode_key_list, parse_datetime, tag
 from ._errors import APIStatusError, ResponseDecodeError
 from ._models import (
