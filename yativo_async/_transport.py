@@ -161,19 +161,12 @@ _new: Final = object.__new__
 
 
 def response_of(status: int, raw: Any, body: bytes) -> Response:
-    """``make_response(status, LowerHeaders(raw), body)`` in one call, without a call to
+    """``make_response(status, LowerHeaders(raw), body)`` without a call to
     ``LowerHeaders.__init__``: the aiohttp transport's, once per response."""
-    if _RESPONSE_TWIN is None:  # pragma: no cover - every supported CPython allows it
-        return Response(status=status, headers=LowerHeaders(raw), body=body)
     headers: LowerHeaders = _new(LowerHeaders)
     headers._raw = raw
     headers._dict = None
-    response = _RESPONSE_TWIN()
-    response.status = status
-    response.headers = headers
-    response.body = body
-    response.__class__ = Response
-    return response  # type: ignore[no-any-return]
+    return make_response(status, headers, body)
 
 
 def make_response(status: int, headers: Mapping[str, str], body: bytes) -> Response:
