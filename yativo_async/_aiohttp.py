@@ -207,14 +207,19 @@ class AiohttpTransport:
         ):
             session = self._get_session()  # (else: ours, made in this loop, and open)
         try:
-            async with session.request(
+            # Awaited, not `async with`: the same request (the context manager's `__await__`
+            # is the request's own), one coroutine level fewer for the whole wait for the
+            # answer, and no `__aenter__`/`__aexit__` coroutines; released below as its
+            # `__aexit__` would release it.
+            resp = await session.request(
                 request.method,
                 request.url,
                 headers=headers,
                 data=request.body,
                 timeout=timeout,
                 allow_redirects=False,
-            ) as resp:
+            )
+            try:
                 raw = resp.headers
                 length = resp.content_length
                 # (aiohttp's names are `istr`s: found without lower-casing them each time)
@@ -230,8 +235,11 @@ class AiohttpTransport:
                         body = await _read_chunks(resp, request)
                 else:
                     body = await _read_chunks(resp, request)
-                # aiohttp's headers as they are (no copy per response): see LowerHeaders
-                return response_of(resp.status, raw, body)
+            finally:
+                resp.release()  # (`ClientResponse.__aexit__`)
+                await resp.wait_for_close()
+            # aiohttp's headers as they are (no copy per response): see LowerHeaders
+            return response_of(resp.status, raw, body)
         except YativoError:
             raise
         except aiohttp.ConnectionTimeoutError as exc:
