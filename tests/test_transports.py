@@ -906,3 +906,73 @@ async def test_the_outcome_of_a_call_has_every_field_its_constructor_sets() -> N
     assert fields["_token"].value.get_secret_value() == fake.access_token
     assert fields["_code"] is None and fields["_held"] is client._pipeline
     assert fake.access_token in outcome.secrets
+
+
+async def test_every_way_an_aiohttp_answer_ends_gives_its_pooled_connection_back() -> None:
+    """The aiohttp transport awaits the request and releases the response itself (no
+    `async with`): with a pool of one connection, a call after each way an answer can end
+    (read whole, an error status, a body refused by its declared length, a compressed or
+    streamed body past the cap, a send cancelled mid-body, read whole or in chunks) still
+    gets the connection. A response left
+    holding it would leave that call waiting for the pool for ever."""
+    stalled = asyncio.Event()
+
+    async def scenario(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        path = request.path.rsplit("/", 1)[-1]
+        if path == "ok":
+            writer.write(response_bytes(200, b'{"keys": []}'))
+        elif path == "error":
+            writer.write(response_bytes(500, b'{"message": "boom"}'))
+        elif path == "declared-too-large":
+            writer.write(response_bytes(200, b"x" * (CAP + 1)))
+        elif path == "inflates-too-large":
+            body = gzip.compress(b"x" * (CAP + 1))
+            writer.write(response_bytes(200, body, {"Content-Encoding": "gzip"}))
+        elif path == "streams-too-large":  # past the cap in chunks, and more to come
+            head = response_bytes(200, b"", {"Transfer-Encoding": "chunked"})
+            writer.write(head + chunk(b"x" * (CAP // 2)) + chunk(b"x" * (CAP // 2 + 1)))
+            await writer.drain()
+            await asyncio.Event().wait()  # (cancelled when the server closes)
+        else:  # "stall" or "stall-chunked": part of the body, then nothing
+            if path == "stall":
+                writer.write(response_bytes(200, b"x" * 1000, {"Content-Length": "2000"}))
+            else:  # read by the transport's capped reader, not by aiohttp's `read()`
+                head = response_bytes(200, b"", {"Transfer-Encoding": "chunked"})
+                writer.write(head + chunk(b"x" * 1000))
+            await writer.drain()
+            stalled.set()
+            await asyncio.Event().wait()  # (cancelled when the server closes)
+        await writer.drain()
+        return True
+
+    async with RawServer(scenario) as server:
+        transport = y.AiohttpTransport(limit=1)
+        try:
+            def get(path: str) -> y.Request:
+                return _get(f"{server.base_url}/{path}", max_response_bytes=CAP)
+
+            async def ok() -> None:  # the next call: the pool's one connection is free
+                response = await asyncio.wait_for(transport.send(get("ok")), 10)
+                assert response.status == 200 and response.body == b'{"keys": []}'
+
+            await ok()
+            assert (await transport.send(get("error"))).status == 500
+            await ok()
+            assert server.connections == 1  # an answer read whole: its connection reused
+            for too_large in ("declared-too-large", "inflates-too-large", "streams-too-large"):
+                with pytest.raises(y.ResponseTooLargeError):
+                    await transport.send(get(too_large))
+                await ok()
+            for stall in ("stall", "stall-chunked"):
+                stalled.clear()
+                sending = asyncio.ensure_future(transport.send(get(stall)))
+                await stalled.wait()
+                sending.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await sending
+                await ok()
+            # at most a new connection after each of the five cut short (one dropped
+            # mid-body must not be pooled; a compressed one read off the wire whole may be)
+            assert server.connections <= 6
+        finally:
+            await transport.aclose()
