@@ -33,8 +33,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError, YativoError
-from ._salvage import salvage_secret
-from ._sansio import redact_text
+from ._sansio import quoted_failure, redact_text
 from ._transport import (
     HIDDEN_HEADERS,
     Request,
@@ -260,8 +259,7 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, aiohttp.ClientResponseError):
                 _mask_request_info(exc)
-            full = str(exc)
-            text = redact_text(scrub(full, request))[:200]
+            text = redact_text(scrub(str(exc), request))[:200]
             if _caused_by(exc, ContentEncodingError):
                 # The body arrived but does not inflate, or in an encoding aiohttp cannot
                 # undo: a bad body, not a network fault (as HttpxTransport says it).
@@ -272,17 +270,13 @@ class AiohttpTransport:
                     f"{request.method} {_path(request.url)} failed: "
                     f"{exc.__class__.__name__}: {text}"
                 )
-            if redact_text(full) == full:
+            unchained = quoted_failure(
+                exc, request, failure, f"{request.method} {_path(request.url)}")
+            if unchained is None:
                 raise failure from exc
-            # aiohttp quotes bytes it could not parse, and those held a secret-looking field
-            # (a create answer read past a Content-Length that lied: its new secret). Not
-            # chained (the quote would reach every traceback), and the secret is kept.
-            salvaged = salvage_secret(full, whole=False)
-            if salvaged is not None:
-                failure = ResponseDecodeError(
-                    f"{request.method} {_path(request.url)}: the response could not be read "
-                    f"({exc.__class__.__name__}: {text})"
-                ).with_secret(*salvaged)
+            # aiohttp quoted bytes it could not parse, and they held a secret: not chained
+            # (the quote would reach every traceback); raised below, outside the handler.
+            failure = unchained
         except RuntimeError as exc:
             if session.closed:  # closed under us (by its owner) while this request ran
                 raise closed_error() from exc
@@ -365,9 +359,10 @@ def _mask_request_info(exc: aiohttp.ClientResponseError) -> None:
     for name in HIDDEN_HEADERS:
         if name in headers:
             headers[name] = "***"
-    exc.request_info = aiohttp.RequestInfo(
-        info.url, info.method, CIMultiDictProxy(headers), info.real_url
-    )
+    masked = aiohttp.RequestInfo(info.url, info.method, CIMultiDictProxy(headers), info.real_url)
+    exc.request_info = masked
+    # aiohttp also keeps it as the error's first argument (seen by code that walks `args`)
+    exc.args = tuple(masked if arg is info else arg for arg in exc.args)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -18,6 +18,7 @@ import asyncio
 from typing import Any, Final
 
 from ._errors import APIConnectionError, APITimeoutError, YativoError
+from ._sansio import quoted_failure, redact_text
 from ._transport import (
     BoundedDecoder,
     Request,
@@ -105,13 +106,20 @@ class HttpxTransport:
             ) from exc
         except httpx.ConnectError as exc:
             raise APIConnectionError(
-                f"cannot connect: {scrub(str(exc), request)[:200]}", maybe_sent=False
+                f"cannot connect: {redact_text(scrub(str(exc), request))[:200]}",
+                maybe_sent=False,
             ) from exc
         except (httpx.TransportError, OSError) as exc:
-            raise APIConnectionError(
+            failure: YativoError = APIConnectionError(
                 f"{request.method} failed: {exc.__class__.__name__}: "
-                f"{scrub(str(exc), request)[:200]}"
-            ) from exc
+                f"{redact_text(scrub(str(exc), request))[:200]}"
+            )
+            unchained = quoted_failure(exc, request, failure, request.method)
+            if unchained is None:
+                raise failure from exc
+            # h11 quoted a line it refused, and it held a secret: not chained (the quote
+            # would reach every traceback); raised below, outside the handler.
+            failure = unchained
         except RuntimeError as exc:
             if client.is_closed:  # closed under us (by its owner) while this request ran
                 raise closed_error() from exc
@@ -120,6 +128,7 @@ class HttpxTransport:
             # Anything else httpx or h11 lets out: still only YativoErrors leave a transport.
             # Only the class name is shown; the message could quote what was sent.
             raise _foreign(request, exc) from exc
+        raise failure  # (outside the handler: the quoting error is not its __context__)
 
     async def _exchange(self, client: Any, request: Request, timeout: float) -> Response:
         headers = dict(request.headers)

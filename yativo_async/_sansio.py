@@ -36,9 +36,12 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseDecodeError,
     ServerError,
+    YativoError,
 )
-from ._transport import MASK_MIN, LowerHeaders, Request
+from ._salvage import salvage_secret
+from ._transport import MASK_MIN, LowerHeaders, Request, scrub
 
 __all__ = [
     "LIMIT_HEADERS",
@@ -574,6 +577,33 @@ def redact_text(text: str) -> str:
     """Mask values of secret-looking JSON fields and bearer tokens in free text."""
     text = _JSON_SECRET_FIELD.sub(r'\1"***"', text)
     return _BEARER.sub(r"\1***", text)
+
+
+def quoted_failure(
+    exc: BaseException, request: Request, failure: YativoError, what: str
+) -> YativoError | None:
+    """What a transport raises for an HTTP library's error ``exc`` (whose own messages, down
+    its chain, may quote what a hostile server sent): None when they quote nothing secret
+    (raise ``failure`` from ``exc``), else the error to raise unchained (outside the
+    handler, so ``exc`` is not even its context): ``failure``, or a `ResponseDecodeError`
+    keeping a new key's secret found in the quote (an answer read past a lying
+    Content-Length; ``what``: the request, as its message names it). Secret: the request's
+    own token or 2FA code (echoed with or without ``Bearer ``), or a secret-looking field."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 8:  # as a traceback prints the chain
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    said = "\n".join(texts)
+    if redact_text(scrub(said, request)) == said:
+        return None
+    salvaged = salvage_secret(said, whole=False)
+    if salvaged is None:
+        return failure
+    shown = redact_text(scrub(str(exc), request))[:200]
+    return ResponseDecodeError(
+        f"{what}: the response could not be read ({exc.__class__.__name__}: {shown})"
+    ).with_secret(*salvaged)
 
 
 #: deeper than this, a body kept on an error is cut ("...")

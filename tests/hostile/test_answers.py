@@ -263,3 +263,43 @@ async def test_a_2xx_that_does_not_decode_shows_no_echoed_token() -> None:
         assert_no_secret(failure)
         assert failure.request_id == "req_bad_body"
         assert failure.status == 200 and "$.keys" in failure.message
+
+
+_ECHOED_LINES = {
+    # the token alone (no `Bearer `), in lines the HTTP parser refuses and quotes
+    "header name": b"HTTP/1.1 200 OK\r\nX-Bad\x01: " + TOKEN.encode()
+                   + b"\r\nContent-Length: 2\r\n\r\n[]",
+    "status line": b"HTTP/1.1 2x0 " + TOKEN.encode() + b"\r\n\r\n",
+    "bearer status line": b"HTTP/1.1 2x0 Bearer " + TOKEN.encode() + b"\r\n\r\n",
+    # a status line the parser takes, then a 204 with a body it refuses
+    "no-content body": b"HTTP/1.1 204 " + TOKEN.encode() + b"\r\nContent-Length: 2\r\n\r\n[]",
+}
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("line", sorted(_ECHOED_LINES))
+async def test_a_token_echoed_in_a_line_the_parser_refuses_is_in_no_printed_traceback(
+    kind: str, line: str
+) -> None:
+    """A hostile server echoes the bearer token in a malformed status or header line. The
+    error's own message was masked, but aiohttp's parser error it was chained to quoted
+    the raw line, and every traceback (``logging.exception``) printed the token; aiohttp's
+    response error also kept the unmasked request headers in its ``args``."""
+    import traceback
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(_ECHOED_LINES[line])
+
+    async with RawServer(echo) as server, client_for(server.base_url, kind) as client:
+        with pytest.raises(y.YativoError) as info:
+            await bounded(client.api_keys.list())
+    failure = info.value
+    assert_no_secret(failure)
+    assert TOKEN not in "".join(traceback.format_exception(type(failure), failure,
+                                                           failure.__traceback__))
+    seen: BaseException | None = failure
+    while seen is not None:  # what code walking the chain's arguments finds
+        assert TOKEN not in repr(seen.args)
+        for arg in seen.args:
+            assert TOKEN not in repr(getattr(arg, "headers", ""))
+        seen = seen.__cause__ or seen.__context__
