@@ -271,7 +271,7 @@ class AiohttpTransport:
                     f"{exc.__class__.__name__}: {text}"
                 )
             unchained = quoted_failure(
-                exc, request, failure, f"{request.method} {_path(request.url)}")
+                exc, request, failure, f"{request.method} {_path(request.url)}", text)
             if unchained is None:
                 raise failure from exc
             # aiohttp quoted bytes it could not parse, and they held a secret: not chained

@@ -110,11 +110,11 @@ class HttpxTransport:
                 maybe_sent=False,
             ) from exc
         except (httpx.TransportError, OSError) as exc:
+            text = redact_text(scrub(str(exc), request))[:200]
             failure: YativoError = APIConnectionError(
-                f"{request.method} failed: {exc.__class__.__name__}: "
-                f"{redact_text(scrub(str(exc), request))[:200]}"
+                f"{request.method} failed: {exc.__class__.__name__}: {text}"
             )
-            unchained = quoted_failure(exc, request, failure, request.method)
+            unchained = quoted_failure(exc, request, failure, request.method, text)
             if unchained is None:
                 raise failure from exc
             # h11 quoted a line it refused, and it held a secret: not chained (the quote

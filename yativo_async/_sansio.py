@@ -580,15 +580,16 @@ def redact_text(text: str) -> str:
 
 
 def quoted_failure(
-    exc: BaseException, request: Request, failure: YativoError, what: str
+    exc: BaseException, request: Request, failure: YativoError, what: str, shown: str
 ) -> YativoError | None:
     """What a transport raises for an HTTP library's error ``exc`` (whose own messages, down
     its chain, may quote what a hostile server sent): None when they quote nothing secret
     (raise ``failure`` from ``exc``), else the error to raise unchained (outside the
     handler, so ``exc`` is not even its context): ``failure``, or a `ResponseDecodeError`
     keeping a new key's secret found in the quote (an answer read past a lying
-    Content-Length; ``what``: the request, as its message names it). Secret: the request's
-    own token or 2FA code (echoed with or without ``Bearer ``), or a secret-looking field."""
+    Content-Length; ``what``: the request and ``shown``: ``exc``'s masked message, as
+    ``failure`` names them). Secret: the request's own token or 2FA code (echoed with or
+    without ``Bearer ``), or a secret-looking field."""
     texts: list[str] = []
     seen: BaseException | None = exc
     while seen is not None and len(texts) < 8:  # as a traceback prints the chain
@@ -600,7 +601,6 @@ def quoted_failure(
     salvaged = salvage_secret(said, whole=False)
     if salvaged is None:
         return failure
-    shown = redact_text(scrub(str(exc), request))[:200]
     return ResponseDecodeError(
         f"{what}: the response could not be read ({exc.__class__.__name__}: {shown})"
     ).with_secret(*salvaged)
